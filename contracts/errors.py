@@ -1,0 +1,66 @@
+"""Typed errors raised when bytes cannot be turned into a known, valid event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: where it is (dotted path), what is wrong, and a machine-readable kind."""
+
+    loc: str
+    msg: str
+    kind: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"loc": self.loc, "msg": self.msg, "type": self.kind}
+
+
+def field_errors_from_pydantic(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
+    """Convert pydantic's `ValidationError.errors()` into :class:`FieldError` values.
+
+    The offending input value is deliberately dropped: it may be personal data.
+    """
+    converted = []
+    for error in errors:
+        loc = ".".join(str(part) for part in (*prefix, *error["loc"]))
+        converted.append(FieldError(loc=loc or "body", msg=error["msg"], kind=error["type"]))
+    return converted
+
+
+@dataclass
+class ContractError(Exception):
+    """Base of every decoding error: `reason` is a short code, `detail` explains it."""
+
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    reason: str = "contract_error"
+
+    def __str__(self) -> str:
+        if not self.errors:
+            return f"{self.reason}: {self.detail}"
+        fields = "; ".join(f"{e.loc}: {e.msg}" for e in self.errors)
+        return f"{self.reason}: {self.detail} ({fields})"
+
+
+@dataclass
+class NotACloudEvent(ContractError):
+    """The bytes are not JSON, or not a CloudEvents 1.0 structured-mode document."""
+
+    reason: str = "not_a_cloudevent"
+
+
+@dataclass
+class UnknownEventType(ContractError):
+    """A well-formed CloudEvent whose `type` no model in the registry answers to."""
+
+    reason: str = "unknown_event_type"
+
+
+@dataclass
+class InvalidEventData(ContractError):
+    """A known event type whose `data` does not satisfy its model."""
+
+    reason: str = "invalid_event_data"

@@ -1,0 +1,1 @@
+"""Running DOST: the zero-config local stack, the `dost` command, container and Kubernetes files."""

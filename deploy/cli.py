@@ -1,0 +1,77 @@
+"""The `dost` command: `dost up`, `dost token`, `dost topics`, `dost contracts export`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import warnings
+
+from chassis.auth import Role, mint_local_token
+from chassis.settings import ChassisSettings
+
+
+def _up(arguments: argparse.Namespace) -> int:
+    from deploy.local.stack import run_stack
+
+    return run_stack(ChassisSettings().state_dir, demo=arguments.demo)
+
+
+def _token(arguments: argparse.Namespace) -> int:
+    settings = ChassisSettings()
+    token = mint_local_token(
+        settings.state_dir,
+        roles=arguments.role,
+        subject=arguments.subject or f"dev-{arguments.role[0]}",
+        ttl_seconds=arguments.ttl,
+    )
+    print(token)
+    return 0
+
+
+def _topics(_arguments: argparse.Namespace) -> int:
+    from deploy.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(ChassisSettings().kafka_bootstrap_servers))
+    print("\n".join(created) if created else "all topics exist")
+    return 0
+
+
+def _export_contracts(_arguments: argparse.Namespace) -> int:
+    from contracts.compatibility import export
+
+    for path in export():
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dost", description="DOST case platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the whole local stack in the foreground")
+    up.add_argument("--demo", action="store_true", help="run the demo once ready, then stop")
+    up.set_defaults(run=_up)
+
+    token = commands.add_parser("token", help="print a development bearer token")
+    token.add_argument(
+        "--role", action="append", required=True, choices=[role.value for role in Role]
+    )
+    token.add_argument("--subject", help="who the token names (default dev-<role>)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    token.set_defaults(run=_token)
+
+    topics = commands.add_parser("topics", help="create the public topics and their DLQs")
+    topics.set_defaults(run=_topics)
+
+    contracts = commands.add_parser("contracts", help="event contracts")
+    contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
+    export = contracts_commands.add_parser("export", help="write contracts/schemas/*.json")
+    export.set_defaults(run=_export_contracts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    warnings.filterwarnings("ignore", module="platformdirs")
+    arguments = build_parser().parse_args(argv)
+    sys.exit(arguments.run(arguments))

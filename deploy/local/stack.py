@@ -1,0 +1,220 @@
+"""`dost up`: the whole local stack in the foreground.
+
+Starts PostgreSQL and the broker (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at
+existing servers), creates the topics, runs the four services as separate processes,
+prints their URLs, then `ready` once every /readyz answers 200. SIGINT or SIGTERM stops
+everything, services first, and leaves no process or port behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from chassis.auth import ensure_local_signing_key
+from deploy.local.broker import LocalBroker
+from deploy.local.postgres import LocalPostgres
+from deploy.local.processes import port_in_use, spawn, stop
+from deploy.topics import ensure_topics
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES = (
+    ServiceSpec("intake", "services.intake", 8001),
+    ServiceSpec("eligibility", "services.eligibility", 8002),
+    ServiceSpec("payments", "services.payments", 8003),
+    ServiceSpec("notifications", "services.notifications", 8004),
+)
+
+
+class StackError(RuntimeError):
+    """The stack could not start (a port taken, a server that would not come up, ...)."""
+
+
+class LocalStack:
+    """The infrastructure and the services, each a child process we stop ourselves."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        services: tuple[ServiceSpec, ...] = SERVICES,
+        postgres_port: int = 55432,
+        broker_port: int = 9092,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.services = services
+        self.postgres_port = postgres_port
+        self.broker_port = broker_port
+        self.say = say
+        self.postgres: LocalPostgres | None = None
+        self.broker: LocalBroker | None = None
+        self.service_processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start_infrastructure(self) -> dict[str, str]:
+        """Servers and topics; returns the environment the services need."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_local_signing_key(self.state_dir)
+        environment = {"DOST_STATE_DIR": str(self.state_dir)}
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            self._check_port_free(self.postgres_port, "PostgreSQL (DOST_POSTGRES_PORT)")
+            self.postgres = LocalPostgres(self.state_dir / "postgres" / "data", port=self.postgres_port)
+            # The local broker keeps messages in memory only, so the database starts empty too:
+            # otherwise consumers would remember events the topics no longer hold.
+            database_url = self.postgres.start(fresh=True)
+        environment["DATABASE_URL"] = database_url
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            self._check_port_free(self.broker_port, "the Kafka broker (DOST_BROKER_PORT)")
+            self.broker = LocalBroker(self.state_dir / "logs" / "broker.log", port=self.broker_port)
+            bootstrap = self.broker.start()
+        environment["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        asyncio.run(ensure_topics(bootstrap))
+        return environment
+
+    def start_services(self, environment: dict[str, str]) -> None:
+        for service in self.services:
+            self._check_port_free(service.port, f"service {service.name}")
+        for service in self.services:
+            env = {
+                **os.environ,
+                **environment,
+                f"{service.name.upper()}_PORT": str(service.port),
+                "PYTHONUNBUFFERED": "1",
+            }
+            self.service_processes[service.name] = spawn(
+                [sys.executable, "-m", service.module],
+                log_path=self.state_dir / "logs" / f"{service.name}.log",
+                env=env,
+                death_signal=signal.SIGTERM,
+            )
+
+    def wait_until_ready(self, timeout: float = 120.0) -> None:
+        """Poll every /readyz until all answer 200; fail if a service exits first."""
+        deadline = time.monotonic() + timeout
+        pending = {service.name: service for service in self.services}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name, service in list(pending.items()):
+                    process = self.service_processes[name]
+                    if process.poll() is not None:
+                        raise StackError(
+                            f"service {name} exited with {process.returncode};"
+                            f" see {self.state_dir / 'logs' / (name + '.log')}"
+                        )
+                    try:
+                        if client.get(f"{service.url}/readyz").status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise StackError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+                if pending:
+                    time.sleep(0.3)
+
+    def exited_service(self) -> str | None:
+        """The name of a service that has exited on its own, if any."""
+        for name, process in self.service_processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop(self) -> None:
+        """Services first (they flush their outboxes), then the broker, then PostgreSQL."""
+        for process in self.service_processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.service_processes.values():
+            stop(process, grace=20.0)
+        self.service_processes.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    def _check_port_free(self, port: int, what: str) -> None:
+        if port_in_use("127.0.0.1", port):
+            raise StackError(f"port {port} for {what} is already in use on 127.0.0.1")
+
+
+def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print) -> int:
+    """Run the stack in the foreground until SIGINT/SIGTERM (or, with `demo`, until the
+    demo has run). Returns the process exit code."""
+    stop_requested = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(
+        state_dir,
+        postgres_port=int(os.environ.get("DOST_POSTGRES_PORT", "55432")),
+        broker_port=int(os.environ.get("DOST_BROKER_PORT", "9092")),
+        say=say,
+    )
+    try:
+        environment = stack.start_infrastructure()
+        say(f"postgres      {_redacted_dsn(environment['DATABASE_URL'])}")
+        say(f"kafka         {environment['KAFKA_BOOTSTRAP_SERVERS']}")
+        stack.start_services(environment)
+        for service in stack.services:
+            say(f"{service.name:<13} {service.url}  (docs {service.url}/docs)")
+        stack.wait_until_ready()
+        say("ready")
+        if demo:
+            say("demo: the stack is up; a token for trying the APIs: dost token --role clerk")
+            return 0
+        while not stop_requested:
+            if (name := stack.exited_service()) is not None:
+                say(f"service {name} exited; stopping the stack")
+                return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except StackError as error:
+        say(f"error: {error}")
+        return 1
+    finally:
+        # Ignore further signals while we clean up, so a second Ctrl-C cannot orphan servers.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        say("stopping")
+        stack.stop()
+        say("stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _redacted_dsn(dsn: str) -> str:
+    scheme, _, rest = dsn.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at:
+        return dsn
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{location}"

@@ -1,0 +1,1 @@
+"""DOST eligibility: Effective-dated, explainable eligibility decisions and the manual review queue."""

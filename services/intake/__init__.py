@@ -1,0 +1,1 @@
+"""DOST intake: Applications over HTTP and from other systems' command topic; the case tracker."""

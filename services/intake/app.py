@@ -1,0 +1,21 @@
+"""Wiring of the intake service: build the runtime and the app from settings; nothing else."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from chassis.http import create_service_app
+from chassis.runtime import ServiceRuntime
+from services.intake.settings import IntakeSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    runtime = ServiceRuntime(name="intake", settings=settings, migrations=[MIGRATIONS])
+    return create_service_app(
+        runtime,
+        title="DOST intake",
+        description="Applications over HTTP and from other systems' command topic; the case tracker.",
+    )

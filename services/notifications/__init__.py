@@ -1,0 +1,1 @@
+"""DOST notifications: Multilingual SMS and e-mail to citizens, never twice."""

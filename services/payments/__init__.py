@@ -1,0 +1,1 @@
+"""DOST payments: Entitlements, monthly payment runs, bank settlement and termination."""
