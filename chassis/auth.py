@@ -80,7 +80,7 @@ class TokenVerifier:
             key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._public_key
             claims = jwt.decode(
                 token,
-                key=key,
+                key=key,  # type: ignore[arg-type]
                 algorithms=_ALGORITHMS,
                 audience=self.audience,
                 issuer=self.issuer,

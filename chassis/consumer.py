@@ -22,8 +22,6 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from contracts import CloudEvent, ContractError, decode
-
 from chassis import dead_letters, inbox
 from chassis.database import Database
 from chassis.dead_letters import DeadLetter, ReceivedRecord
@@ -31,6 +29,7 @@ from chassis.eventstore import ConcurrencyError
 from chassis.settings import ChassisSettings
 from chassis.telemetry import context_from_traceparent, meter, tracer
 from chassis.unit_of_work import UnitOfWork, unit_of_work
+from contracts import CloudEvent, ContractError, decode
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
@@ -46,8 +45,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,
 )
 
+RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, ConcurrencyError)
+
 _processed = meter("dost.chassis.consumer").create_counter(
-    "dost_consumed_messages", description="Messages a subscription handled, skipped or dead-lettered"
+    "dost_consumed_messages",
+    description="Messages a subscription handled, skipped or dead-lettered",
 )
 
 
@@ -80,7 +82,7 @@ class EventConsumer:
         after a back-off, so the batch is delivered again."""
         try:
             await self._process(records)
-        except TRANSIENT_ERRORS + (ConcurrencyError,) as error:
+        except RETRY_BATCH_ERRORS as error:
             log.warning(
                 "subscription %s: batch of %d will be redelivered: %s",
                 self.subscription,
@@ -106,7 +108,9 @@ class EventConsumer:
                 new_ids.discard(message_id)  # the same id twice in one batch: first one wins
                 if event is None:
                     assert error is not None
-                    await self._dead_letter(work, record, message_id, None, error.reason, str(error))
+                    await self._dead_letter(
+                        work, record, message_id, None, error.reason, str(error)
+                    )
                 elif event.subject in blocked:
                     await self._dead_letter(
                         work,

@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+"""A connection of its own or one borrowed from the pool."""
+Queryable = Connection | asyncpg.Pool
+"""Anything that runs a query: a connection or the pool."""
 
 CHASSIS_MIGRATIONS = Path(__file__).parent / "migrations"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -43,9 +49,7 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return connection
 
 
-async def migrate(
-    connection: asyncpg.Connection, schema: str, folders: Sequence[Path] = ()
-) -> list[str]:
+async def migrate(connection: Connection, schema: str, folders: Sequence[Path] = ()) -> list[str]:
     """Create `schema` and apply, once each and in order, the chassis's migrations and then
     those in `folders` (files `NNN_name.sql`, `{schema}` substituted). Safe to run from many
     replicas at once: an advisory lock serialises them. Returns the names applied now."""
@@ -58,7 +62,10 @@ async def migrate(
             f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {row["name"] for row in await connection.fetch(f"SELECT name FROM {schema}.schema_migrations")}
+        done = {
+            row["name"]
+            for row in await connection.fetch(f"SELECT name FROM {schema}.schema_migrations")
+        }
         for folder in (CHASSIS_MIGRATIONS, *folders):
             prefix = "chassis" if folder == CHASSIS_MIGRATIONS else "service"
             for script in sorted(folder.glob("*.sql")):

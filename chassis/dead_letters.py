@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
-from contracts.topics import dead_letter_topic
-
-from chassis.database import checked_schema
+from chassis.database import Connection, checked_schema
 from chassis.outbox import OutboxMessage
+from contracts.topics import dead_letter_topic
 
 BLOCKED_BY_EARLIER = "blocked_by_earlier_dead_letter"
 
@@ -65,7 +62,7 @@ def dead_letter_message(letter: DeadLetter, subscription: str) -> OutboxMessage:
 
 
 async def record(
-    connection: asyncpg.Connection, schema: str, subscription: str, letter: DeadLetter
+    connection: Connection, schema: str, subscription: str, letter: DeadLetter
 ) -> None:
     """Keep the dead letter in `<schema>.dead_letters` (in the caller's transaction)."""
     await connection.execute(
@@ -85,7 +82,7 @@ async def record(
 
 
 async def blocked_subjects(
-    connection: asyncpg.Connection, schema: str, subscription: str, subjects: Sequence[str]
+    connection: Connection, schema: str, subscription: str, subjects: Sequence[str]
 ) -> set[str]:
     """Those of `subjects` with an unresolved dead letter in `subscription`."""
     if not subjects:

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from chassis.database import checked_schema
+from chassis.database import Connection, Queryable, checked_schema
 
 
 class ConcurrencyError(Exception):
@@ -58,7 +58,10 @@ class StreamAppend:
     events: Sequence[NewEvent]
 
 
-_COLUMNS = "position, stream_id, version, event_id, event_type, schema_version, data, metadata, recorded_at"
+_COLUMNS = (
+    "position, stream_id, version, event_id, event_type, schema_version, data, metadata,"
+    " recorded_at"
+)
 
 
 class EventStore:
@@ -70,7 +73,7 @@ class EventStore:
 
     async def append(
         self,
-        connection: asyncpg.Connection,
+        connection: Connection,
         stream_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
@@ -82,9 +85,7 @@ class EventStore:
         await self.append_batch(connection, [StreamAppend(stream_id, expected_version, events)])
         return expected_version + len(events)
 
-    async def append_batch(
-        self, connection: asyncpg.Connection, appends: Sequence[StreamAppend]
-    ) -> None:
+    async def append_batch(self, connection: Connection, appends: Sequence[StreamAppend]) -> None:
         """Append to many streams in one round trip of checks and one multi-row insert.
 
         All or nothing: one stale expected version raises :class:`ConcurrencyError`."""
@@ -99,13 +100,11 @@ class EventStore:
         else:
             await self._append_locked(connection, appends)
 
-    async def _append_locked(
-        self, connection: asyncpg.Connection, appends: Sequence[StreamAppend]
-    ) -> None:
+    async def _append_locked(self, connection: Connection, appends: Sequence[StreamAppend]) -> None:
         await connection.execute(f"LOCK TABLE {self._table} IN EXCLUSIVE MODE")
         stream_ids = [append.stream_id for append in appends]
-        current = dict(
-            await connection.fetch(
+        current: dict[str, int] = dict(
+            await connection.fetch(  # type: ignore[arg-type]
                 f"SELECT stream_id, max(version) FROM {self._table}"
                 " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
                 stream_ids,
@@ -137,7 +136,8 @@ class EventStore:
                 f"INSERT INTO {self._table}"
                 " (stream_id, version, event_id, event_type, schema_version, data, metadata)"
                 " SELECT s, v, i, t, sv, d::jsonb, m::jsonb FROM unnest("
-                "$1::text[], $2::int[], $3::uuid[], $4::text[], $5::smallint[], $6::text[], $7::text[]"
+                "$1::text[], $2::int[], $3::uuid[], $4::text[], $5::smallint[],"
+                " $6::text[], $7::text[]"
                 ") AS u(s, v, i, t, sv, d, m)",
                 *columns,
             )
@@ -145,7 +145,7 @@ class EventStore:
             raise ConcurrencyError(str(error)) from error
 
     async def read_stream(
-        self, connection: asyncpg.Connection | asyncpg.Pool, stream_id: str, after_version: int = 0
+        self, connection: Queryable, stream_id: str, after_version: int = 0
     ) -> list[RecordedEvent]:
         """The stream's events after `after_version`, oldest first."""
         rows = await connection.fetch(
@@ -158,7 +158,7 @@ class EventStore:
 
     async def read_all(
         self,
-        connection: asyncpg.Connection | asyncpg.Pool,
+        connection: Queryable,
         after_position: int = 0,
         limit: int = 1000,
     ) -> list[RecordedEvent]:
@@ -170,7 +170,7 @@ class EventStore:
         )
         return [_recorded(row) for row in rows]
 
-    async def stream_version(self, connection: asyncpg.Connection | asyncpg.Pool, stream_id: str) -> int:
+    async def stream_version(self, connection: Queryable, stream_id: str) -> int:
         """The stream's current version, 0 if it has no events."""
         version = await connection.fetchval(
             f"SELECT coalesce(max(version), 0) FROM {self._table} WHERE stream_id = $1", stream_id

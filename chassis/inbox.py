@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
-
-from chassis.database import checked_schema
+from chassis.database import Connection, checked_schema
 
 
 async def claim(
-    connection: asyncpg.Connection, schema: str, subscription: str, message_ids: Sequence[str]
+    connection: Connection, schema: str, subscription: str, message_ids: Sequence[str]
 ) -> set[str]:
     """Record `message_ids` as processed by `subscription`; returns those not seen before."""
     if not message_ids:
@@ -30,9 +28,7 @@ async def claim(
     return {row["message_id"] for row in rows}
 
 
-async def forget(
-    connection: asyncpg.Connection, schema: str, subscription: str, message_id: str
-) -> None:
+async def forget(connection: Connection, schema: str, subscription: str, message_id: str) -> None:
     """Let `message_id` be processed again (used when a dead letter is redriven)."""
     await connection.execute(
         f"DELETE FROM {checked_schema(schema)}.inbox WHERE subscription = $1 AND message_id = $2",

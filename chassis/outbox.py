@@ -7,13 +7,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
-
+from chassis.database import Connection, checked_schema
+from chassis.telemetry import current_traceparent
 from contracts import CloudEvent, encode
 from contracts.registry import model_for
-
-from chassis.database import checked_schema
-from chassis.telemetry import current_traceparent
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
@@ -45,9 +42,7 @@ def message_for(event: CloudEvent, topic: str | None = None) -> OutboxMessage:
     )
 
 
-async def put(
-    connection: asyncpg.Connection, schema: str, messages: Sequence[OutboxMessage]
-) -> None:
+async def put(connection: Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
     """Insert `messages` in one round trip, in the caller's transaction, keeping their order."""
     if not messages:
         return

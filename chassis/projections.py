@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 from typing import Protocol
 
-import asyncpg
-
-from chassis.database import Database, checked_schema
+from chassis.database import Connection, Database, checked_schema
 from chassis.eventstore import EventStore, RecordedEvent
 
 
@@ -23,9 +21,9 @@ class Projection(Protocol):
 
     name: str
 
-    async def apply(self, connection: asyncpg.Connection, event: RecordedEvent) -> None: ...
+    async def apply(self, connection: Connection, event: RecordedEvent) -> None: ...
 
-    async def clear(self, connection: asyncpg.Connection) -> None: ...
+    async def clear(self, connection: Connection) -> None: ...
 
 
 class ProjectionRunner:
@@ -91,7 +89,7 @@ class ProjectionRunner:
                 )
             return len(events)
 
-    async def _lock_checkpoint(self, connection: asyncpg.Connection) -> int:
+    async def _lock_checkpoint(self, connection: Connection) -> int:
         await connection.execute(
             f"INSERT INTO {self.schema}.projection_checkpoints (projection, position)"
             " VALUES ($1, 0) ON CONFLICT DO NOTHING",

@@ -20,9 +20,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from chassis.database import checked_schema, connect
+from chassis.database import Connection, checked_schema, connect
 from chassis.settings import ChassisSettings
-from chassis.telemetry import meter, tracer
+from chassis.telemetry import meter, setup_telemetry, tracer
 
 log = logging.getLogger(__name__)
 _relayed = meter("dost.chassis.relay").create_counter(
@@ -100,7 +100,7 @@ class OutboxRelay:
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()
 
-    async def relay_batch(self, connection: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+    async def relay_batch(self, connection: Connection, producer: AIOKafkaProducer) -> int:
         """Publish the oldest committed rows (up to a batch) and delete them once acked."""
         rows = await connection.fetch(
             f"SELECT position, topic, message_key, payload, headers FROM {self.schema}.outbox"
@@ -110,7 +110,8 @@ class OutboxRelay:
         if not rows:
             return 0
         with tracer("dost.chassis.relay").start_as_current_span(
-            "outbox relay batch", attributes={"dost.schema": self.schema, "messaging.batch.message_count": len(rows)}
+            "outbox relay batch",
+            attributes={"dost.schema": self.schema, "messaging.batch.message_count": len(rows)},
         ):
             deliveries = [
                 await producer.send(
@@ -152,6 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schema", required=True)
     arguments = parser.parse_args(argv)
     settings = ChassisSettings()
+    setup_telemetry(
+        f"relay-{arguments.schema}",
+        state_dir=settings.state_dir,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        log_level=settings.log_level,
+    )
     relay = OutboxRelay(
         dsn=settings.database_url,
         schema=arguments.schema,

@@ -78,7 +78,9 @@ class ServiceRuntime:
         self._stop.clear()
         self._tasks = [asyncio.create_task(self.relay.run(self._stop), name=f"{self.name}-relay")]
         self._tasks += [
-            asyncio.create_task(runner.run(self._stop), name=f"{self.name}-{runner.projection.name}")
+            asyncio.create_task(
+                runner.run(self._stop), name=f"{self.name}-{runner.projection.name}"
+            )
             for runner in self.projections
         ]
         await self.broker.start()

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-
-from contracts import CloudEvent
-
 from chassis import outbox
-from chassis.database import Database
+from chassis.database import Connection, Database
 from chassis.eventstore import EventStore
+from contracts import CloudEvent
 
 
 class UnitOfWork:
     """The connection of an open transaction, the service's event store, and the messages
     to publish when (and only if) the transaction commits."""
 
-    def __init__(self, connection: asyncpg.Connection, schema: str) -> None:
+    def __init__(self, connection: Connection, schema: str) -> None:
         self.connection = connection
         self.schema = schema
         self.events = EventStore(schema)

@@ -125,7 +125,7 @@ class ApplicationBody(_Strict):
         if "facts" in value:
             if facts_model is None:
                 # Unknown benefit: the facts cannot be judged; the benefit error says why.
-                candidate["facts"] = ChildbirthAllowanceFacts.model_construct()
+                candidate["facts"] = ChildbirthAllowanceFacts.model_construct()  # type: ignore[call-arg]
             else:
                 try:
                     candidate["facts"] = facts_model.model_validate(value["facts"])
@@ -148,7 +148,7 @@ class ApplicationBody(_Strict):
 
 def _facts_model(benefit: object) -> type[_Strict] | None:
     try:
-        return FACTS_BY_BENEFIT[Benefit(benefit)]
+        return FACTS_BY_BENEFIT[Benefit(str(benefit))] if isinstance(benefit, str) else None
     except (ValueError, TypeError):
         return None
 
@@ -156,7 +156,7 @@ def _facts_model(benefit: object) -> type[_Strict] | None:
 def _missing_bank_account(value: dict[str, Any]) -> list[InitErrorDetails]:
     benefit = value.get("benefit")
     applicant = value.get("applicant")
-    if _facts_model(benefit) is None or not Benefit(benefit).is_monthly:
+    if _facts_model(benefit) is None or not Benefit(str(benefit)).is_monthly:
         return []
     if isinstance(applicant, dict) and applicant.get("bank_account") is None:
         error = PydanticCustomError("missing", "Field required for a monthly benefit")

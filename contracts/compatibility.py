@@ -81,7 +81,9 @@ def _compare(
     new = _resolve(new, new_doc)
     old_kinds, new_kinds = _kinds(old, old_doc), _kinds(new, new_doc)
     if old_kinds != new_kinds and not (old_kinds <= new_kinds and _only_widened(old_kinds)):
-        problems.append(f"{path or '<root>'}: type changed from {sorted(old_kinds)} to {sorted(new_kinds)}")
+        problems.append(
+            f"{path or '<root>'}: type changed from {sorted(old_kinds)} to {sorted(new_kinds)}"
+        )
         return
     old_properties = old.get("properties", {})
     new_properties = new.get("properties", {})

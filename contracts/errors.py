@@ -18,7 +18,9 @@ class FieldError:
         return {"loc": self.loc, "msg": self.msg, "type": self.kind}
 
 
-def field_errors_from_pydantic(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
+def field_errors_from_pydantic(
+    errors: list[Any], prefix: tuple[str | int, ...] = ()
+) -> list[FieldError]:
     """Convert pydantic's `ValidationError.errors()` into :class:`FieldError` values.
 
     The offending input value is deliberately dropped: it may be personal data.

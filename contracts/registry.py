@@ -78,6 +78,8 @@ def decode(raw: bytes | str) -> CloudEvent:
         raise NotACloudEvent(detail=f"body is not JSON: {error}") from None
     if not isinstance(document, dict):
         raise NotACloudEvent(detail="body is JSON but not an object")
+    if "specversion" not in document:
+        raise NotACloudEvent(detail="specversion is missing: not a CloudEvents document")
     try:
         envelope = CloudEvent.model_validate(document)
     except ValidationError as error:

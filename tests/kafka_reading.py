@@ -43,14 +43,16 @@ async def read_topic(
                 if now >= settle_until:
                     return records
             elif now > deadline:
-                raise TimeoutError(f"{topic}: {len(records)} records after {timeout}s, wanted {at_least}")
+                raise TimeoutError(
+                    f"{topic}: {len(records)} records after {timeout}s, wanted {at_least}"
+                )
     finally:
         await consumer.stop()
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - the public API has no refresh
-    found = consumer.partitions_for_topic(topic)
+    await consumer._client.force_metadata_update()
+    found: set[int] | None = consumer.partitions_for_topic(topic)
     if not found:
         await asyncio.sleep(0.2)
     return found

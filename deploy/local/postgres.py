@@ -42,7 +42,7 @@ class LocalPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = self._prepare_permissions(bin_dir)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(  # noqa: S603
+            subprocess.run(
                 [
                     str(bin_dir / "initdb"),
                     "-D",
@@ -90,7 +90,7 @@ class LocalPostgres:
     def _create_database(self, bin_dir: Path, user: str | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            result = subprocess.run(  # noqa: S603
+            result = subprocess.run(
                 [
                     str(bin_dir / "psql"),
                     "-h",
@@ -115,8 +115,17 @@ class LocalPostgres:
                 raise RuntimeError(f"PostgreSQL did not accept connections: {result.stderr}")
             time.sleep(0.2)
         if result.stdout.strip() != "1":
-            subprocess.run(  # noqa: S603
-                [str(bin_dir / "createdb"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "dost"],
+            subprocess.run(
+                [
+                    str(bin_dir / "createdb"),
+                    "-h",
+                    self.host,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "dost",
+                ],
                 check=True,
                 capture_output=True,
                 user=user,

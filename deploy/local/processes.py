@@ -47,7 +47,7 @@ def spawn(
         log_path.parent.mkdir(parents=True, exist_ok=True)
         output = log_path.open("ab")
     try:
-        return subprocess.Popen(  # noqa: S603 - our own binaries with our own arguments
+        return subprocess.Popen(
             list(command),
             stdout=output,
             stderr=subprocess.STDOUT if log_path is not None else subprocess.DEVNULL,
@@ -56,14 +56,16 @@ def spawn(
             user=user,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent(death_signal),  # noqa: PLW1509
+            preexec_fn=_die_with_parent(death_signal),
         )
     finally:
         if not isinstance(output, int):
             output.close()
 
 
-def stop(process: subprocess.Popen[bytes], *, signum: int = signal.SIGTERM, grace: float = 15.0) -> None:
+def stop(
+    process: subprocess.Popen[bytes], *, signum: int = signal.SIGTERM, grace: float = 15.0
+) -> None:
     """Ask `process` to stop with `signum`, then kill its whole group after `grace` seconds."""
     if process.poll() is not None:
         return
@@ -91,7 +93,9 @@ def port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def wait_for_port(host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes]) -> None:
+def wait_for_port(
+    host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes]
+) -> None:
     """Return once `host:port` accepts connections; fail if `process` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -79,7 +79,9 @@ class LocalStack:
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
             self._check_port_free(self.postgres_port, "PostgreSQL (DOST_POSTGRES_PORT)")
-            self.postgres = LocalPostgres(self.state_dir / "postgres" / "data", port=self.postgres_port)
+            self.postgres = LocalPostgres(
+                self.state_dir / "postgres" / "data", port=self.postgres_port
+            )
             # The local broker keeps messages in memory only, so the database starts empty too:
             # otherwise consumers would remember events the topics no longer hold.
             database_url = self.postgres.start(fresh=True)
@@ -129,7 +131,9 @@ class LocalStack:
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise StackError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+                    raise StackError(
+                        f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}"
+                    )
                 if pending:
                     time.sleep(0.3)
 
@@ -171,8 +175,15 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    services = tuple(
+        ServiceSpec(
+            spec.name, spec.module, int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
+        )
+        for spec in SERVICES
+    )
     stack = LocalStack(
         state_dir,
+        services=services,
         postgres_port=int(os.environ.get("DOST_POSTGRES_PORT", "55432")),
         broker_port=int(os.environ.get("DOST_BROKER_PORT", "9092")),
         say=say,

@@ -1,1 +1,6 @@
-"""DOST eligibility: Effective-dated, explainable eligibility decisions and the manual review queue."""
+"""DOST eligibility.
+
+Effective-dated, explainable eligibility decisions and the manual review queue.
+"""
+
+DESCRIPTION = "Effective-dated, explainable eligibility decisions and the manual review queue."

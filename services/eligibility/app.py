@@ -1,4 +1,4 @@
-"""Wiring of the eligibility service: build the runtime and the app from settings; nothing else."""
+"""Wiring: build the runtime and the app from settings; nothing else."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
+from services.eligibility import DESCRIPTION
 from services.eligibility.settings import EligibilitySettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -17,5 +18,5 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     return create_service_app(
         runtime,
         title="DOST eligibility",
-        description="Effective-dated, explainable eligibility decisions and the manual review queue.",
+        description=DESCRIPTION,
     )

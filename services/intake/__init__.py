@@ -1,1 +1,6 @@
-"""DOST intake: Applications over HTTP and from other systems' command topic; the case tracker."""
+"""DOST intake.
+
+Applications over HTTP and from other systems' command topic; the case tracker.
+"""
+
+DESCRIPTION = "Applications over HTTP and from other systems' command topic; the case tracker."

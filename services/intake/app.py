@@ -1,4 +1,4 @@
-"""Wiring of the intake service: build the runtime and the app from settings; nothing else."""
+"""Wiring: build the runtime and the app from settings; nothing else."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
+from services.intake import DESCRIPTION
 from services.intake.settings import IntakeSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -17,5 +18,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     return create_service_app(
         runtime,
         title="DOST intake",
-        description="Applications over HTTP and from other systems' command topic; the case tracker.",
+        description=DESCRIPTION,
     )

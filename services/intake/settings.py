@@ -1,4 +1,4 @@
-"""Settings of the intake service (environment, prefix INTAKE_), beside the shared ones."""
+"""Settings of the intake service, beside the shared ones."""
 
 from pydantic_settings import SettingsConfigDict
 

@@ -1,1 +1,6 @@
-"""DOST notifications: Multilingual SMS and e-mail to citizens, never twice."""
+"""DOST notifications.
+
+Multilingual SMS and e-mail to citizens, never twice.
+"""
+
+DESCRIPTION = "Multilingual SMS and e-mail to citizens, never twice."

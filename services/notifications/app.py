@@ -1,4 +1,4 @@
-"""Wiring of the notifications service: build the runtime and the app from settings; nothing else."""
+"""Wiring: build the runtime and the app from settings; nothing else."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
+from services.notifications import DESCRIPTION
 from services.notifications.settings import NotificationsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -17,5 +18,5 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     return create_service_app(
         runtime,
         title="DOST notifications",
-        description="Multilingual SMS and e-mail to citizens, never twice.",
+        description=DESCRIPTION,
     )

@@ -1,4 +1,4 @@
-"""Settings of the notifications service (environment, prefix NOTIFICATIONS_), beside the shared ones."""
+"""Settings of the notifications service, beside the shared ones."""
 
 from pydantic_settings import SettingsConfigDict
 
@@ -6,7 +6,9 @@ from chassis.settings import ChassisSettings
 
 
 class NotificationsSettings(ChassisSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFICATIONS_", extra="ignore", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8004

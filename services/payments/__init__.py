@@ -1,1 +1,6 @@
-"""DOST payments: Entitlements, monthly payment runs, bank settlement and termination."""
+"""DOST payments.
+
+Entitlements, monthly payment runs, bank settlement and termination.
+"""
+
+DESCRIPTION = "Entitlements, monthly payment runs, bank settlement and termination."

@@ -1,4 +1,4 @@
-"""Wiring of the payments service: build the runtime and the app from settings; nothing else."""
+"""Wiring: build the runtime and the app from settings; nothing else."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
+from services.payments import DESCRIPTION
 from services.payments.settings import PaymentsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -17,5 +18,5 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     return create_service_app(
         runtime,
         title="DOST payments",
-        description="Entitlements, monthly payment runs, bank settlement and termination.",
+        description=DESCRIPTION,
     )

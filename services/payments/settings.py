@@ -1,4 +1,4 @@
-"""Settings of the payments service (environment, prefix PAYMENTS_), beside the shared ones."""
+"""Settings of the payments service, beside the shared ones."""
 
 from pydantic_settings import SettingsConfigDict
 

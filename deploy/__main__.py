@@ -1,0 +1,5 @@
+"""`python -m deploy` is the `dost` command."""
+
+from deploy.cli import main
+
+main()
