@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -29,10 +30,11 @@ from chassis.eventstore import ConcurrencyError
 from chassis.settings import ChassisSettings
 from chassis.telemetry import context_from_traceparent, meter, tracer
 from chassis.unit_of_work import UnitOfWork, unit_of_work
-from contracts import CloudEvent, ContractError, decode
+from contracts import CloudEvent, ContractError, InvalidEventData, decode
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+RejectionHandler = Callable[[UnitOfWork, CloudEvent, InvalidEventData], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -56,9 +58,10 @@ _processed = meter("dost.chassis.consumer").create_counter(
 class EventConsumer:
     """Dispatches the records of one subscription to handlers by CloudEvent type.
 
-    Registered types without a handler are skipped; records that cannot be decoded, whose
-    type no contract knows, whose data is invalid, or whose handler keeps failing are
-    dead-lettered with the reason, and the consumer goes on."""
+    Registered types without a handler go to `fallback_handler`, or are skipped. Records
+    that cannot be decoded, whose type no contract knows, whose data is invalid (unless a
+    `rejection_handler` answers the sender for that type), or whose handler keeps failing
+    are dead-lettered with the reason, and the consumer goes on."""
 
     def __init__(
         self,
@@ -67,6 +70,9 @@ class EventConsumer:
         schema: str,
         subscription: str,
         handlers: Mapping[str, EventHandler],
+        fallback_handler: EventHandler | None = None,
+        rejection_handlers: Mapping[str, RejectionHandler] | None = None,
+        message_id: Callable[[CloudEvent, ReceivedRecord], str] | None = None,
         max_attempts: int = 3,
         transient_backoff: float = 1.0,
     ) -> None:
@@ -74,6 +80,9 @@ class EventConsumer:
         self.schema = schema
         self.subscription = subscription
         self.handlers = dict(handlers)
+        self.fallback_handler = fallback_handler
+        self.rejection_handlers = dict(rejection_handlers or {})
+        self.message_id = message_id or (lambda event, _record: event.id)
         self.max_attempts = max_attempts
         self.transient_backoff = transient_backoff
 
@@ -93,43 +102,65 @@ class EventConsumer:
             raise
 
     async def _process(self, records: Sequence[ReceivedRecord]) -> None:
-        decoded = [_decode(record) for record in records]
+        incoming = [self._decode(record) for record in records]
         async with unit_of_work(self.database, self.schema) as work:
-            ids = [message_id for message_id, _, _ in decoded]
+            ids = [message.message_id for message in incoming]
             new_ids = await inbox.claim(work.connection, self.schema, self.subscription, ids)
-            subjects = [event.subject for _, event, _ in decoded if event and event.subject]
+            subjects = [m.event.subject for m in incoming if m.event and m.event.subject]
             blocked = await dead_letters.blocked_subjects(
                 work.connection, self.schema, self.subscription, subjects
             )
-            for record, (message_id, event, error) in zip(records, decoded, strict=True):
-                if message_id not in new_ids:
-                    _processed.add(1, {"subscription": self.subscription, "outcome": "duplicate"})
+            for message in incoming:
+                if message.message_id not in new_ids:
+                    self._count("duplicate")
                     continue
-                new_ids.discard(message_id)  # the same id twice in one batch: first one wins
-                if event is None:
-                    assert error is not None
-                    await self._dead_letter(
-                        work, record, message_id, None, error.reason, str(error)
-                    )
-                elif event.subject in blocked:
+                new_ids.discard(message.message_id)  # the same id twice in a batch: first wins
+                subject = message.event.subject if message.event else None
+                if subject and subject in blocked:
                     await self._dead_letter(
                         work,
-                        record,
-                        message_id,
-                        event.subject,
+                        message,
                         dead_letters.BLOCKED_BY_EARLIER,
-                        f"an earlier message of subject {event.subject} is dead-lettered",
+                        f"an earlier message of subject {subject} is dead-lettered",
                     )
-                elif (handler := self.handlers.get(event.type)) is None:
-                    _processed.add(1, {"subscription": self.subscription, "outcome": "ignored"})
-                else:
-                    failure = await self._handle(work, handler, event)
-                    if failure is not None:
-                        await self._dead_letter(
-                            work, record, message_id, event.subject, "handler_failed", failure
-                        )
-                        if event.subject:
-                            blocked.add(event.subject)
+                    continue
+                failure = await self._dispatch(work, message)
+                if failure is not None:
+                    await self._dead_letter(work, message, *failure)
+                    if subject:
+                        blocked.add(subject)
+
+    async def _dispatch(self, work: UnitOfWork, message: _Incoming) -> tuple[str, str] | None:
+        """Run the right handler; the (reason, error) to dead-letter with, if any."""
+        event, error = message.event, message.error
+        if error is not None:
+            rejection = self.rejection_handlers.get(event.type) if event else None
+            if event is None or rejection is None or not isinstance(error, InvalidEventData):
+                return error.reason, str(error)
+
+            async def reject(work: UnitOfWork, envelope: CloudEvent) -> None:
+                await rejection(work, envelope, error)
+
+            failure = await self._handle(work, reject, event)
+            return None if failure is None else ("rejection_failed", failure)
+        assert event is not None
+        handler = self.handlers.get(event.type, self.fallback_handler)
+        if handler is None:
+            self._count("ignored")
+            return None
+        failure = await self._handle(work, handler, event)
+        return None if failure is None else ("handler_failed", failure)
+
+    def _decode(self, record: ReceivedRecord) -> _Incoming:
+        try:
+            event = decode(record.value)
+        except InvalidEventData as error:
+            envelope: CloudEvent = error.envelope
+            return _Incoming(record, self.message_id(envelope, record), envelope, error)
+        except ContractError as error:
+            coordinates = f"kafka:{record.topic}/{record.partition}/{record.offset}"
+            return _Incoming(record, coordinates, None, error)
+        return _Incoming(record, self.message_id(event, record), event, None)
 
     async def _handle(
         self, work: UnitOfWork, handler: EventHandler, event: CloudEvent
@@ -173,40 +204,40 @@ class EventConsumer:
                         type(error).__name__,
                     )
                     continue
-                _processed.add(1, {"subscription": self.subscription, "outcome": "handled"})
+                self._count("handled")
                 return None
         return failure
 
     async def _dead_letter(
-        self,
-        work: UnitOfWork,
-        record: ReceivedRecord,
-        message_id: str,
-        subject: str | None,
-        reason: str,
-        error: str,
+        self, work: UnitOfWork, message: _Incoming, reason: str, error: str
     ) -> None:
-        letter = DeadLetter(record, message_id, subject, reason, error)
+        subject = message.event.subject if message.event else None
+        letter = DeadLetter(message.record, message.message_id, subject, reason, error)
         await dead_letters.record(work.connection, self.schema, self.subscription, letter)
         work.publish_raw(dead_letters.dead_letter_message(letter, self.subscription))
-        _processed.add(1, {"subscription": self.subscription, "outcome": "dead_lettered"})
+        self._count("dead_lettered")
         log.warning(
             "subscription %s: dead-lettered %s[%d]@%d: %s",
             self.subscription,
-            record.topic,
-            record.partition,
-            record.offset,
+            message.record.topic,
+            message.record.partition,
+            message.record.offset,
             reason,
         )
 
+    def _count(self, outcome: str) -> None:
+        _processed.add(1, {"subscription": self.subscription, "outcome": outcome})
 
-def _decode(record: ReceivedRecord) -> tuple[str, CloudEvent | None, ContractError | None]:
-    """(inbox id, event, error): the CloudEvent id, or the record's coordinates if it has none."""
-    try:
-        event = decode(record.value)
-    except ContractError as error:
-        return f"kafka:{record.topic}/{record.partition}/{record.offset}", None, error
-    return event.id, event, None
+
+@dataclass(frozen=True)
+class _Incoming:
+    """A record with its inbox id and what decoding made of it (for invalid data, `event` is
+    the envelope with undecoded data and `error` says why)."""
+
+    record: ReceivedRecord
+    message_id: str
+    event: CloudEvent | None
+    error: ContractError | None
 
 
 def received(record: ConsumerRecord[Any, Any]) -> ReceivedRecord:
@@ -230,15 +261,16 @@ async def _raw_bodies(message: StreamMessage[Any]) -> Any:
 def subscribe(
     broker: KafkaBroker | KafkaRouter,
     consumer: EventConsumer,
-    topic: str,
+    topics: str | Sequence[str],
     settings: ChassisSettings,
     *,
     description: str,
 ) -> None:
-    """Register `consumer` on `topic` as a batch subscriber of its own consumer group."""
+    """Register `consumer` on `topics` as a batch subscriber of its own consumer group."""
+    names = [topics] if isinstance(topics, str) else list(topics)
 
     @broker.subscriber(
-        topic,
+        *names,
         group_id=consumer.subscription,
         batch=True,
         max_records=settings.kafka_max_batch_records,
@@ -247,7 +279,7 @@ def subscribe(
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         decoder=_raw_bodies,
-        title=f"{topic}:{consumer.subscription}",
+        title=f"{','.join(names)}:{consumer.subscription}",
         description=description,
     )
     async def consume(bodies: list[bytes], message: KafkaMessage) -> None:

@@ -29,11 +29,12 @@ class ServiceRuntime:
         *,
         name: str,
         settings: ChassisSettings,
+        schema: str | None = None,
         migrations: Sequence[Path] = (),
         projections: Sequence[Projection] = (),
     ) -> None:
         self.name = name
-        self.schema = name
+        self.schema = schema or name
         self.settings = settings
         self.migrations = tuple(migrations)
         self.database = Database(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from chassis import outbox
 from chassis.database import Connection, Database
-from chassis.eventstore import EventStore
+from chassis.eventstore import ConcurrencyError, EventStore
 from contracts import CloudEvent
+
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -47,3 +50,22 @@ async def unit_of_work(database: Database, schema: str) -> AsyncIterator[UnitOfW
         work = UnitOfWork(connection, schema)
         yield work
         await work.flush()
+
+
+async def run_in_unit_of_work(
+    database: Database,
+    schema: str,
+    action: Callable[[UnitOfWork], Awaitable[T]],
+    *,
+    attempts: int = 3,
+) -> T:
+    """Run `action` in a fresh unit of work, again from the load if another writer moved
+    the stream first (:class:`ConcurrencyError`), up to `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with unit_of_work(database, schema) as work:
+                return await action(work)
+        except ConcurrencyError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")

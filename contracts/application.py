@@ -38,7 +38,7 @@ class _Strict(BaseModel):
 
 
 class Applicant(_Strict):
-    """The person applying."""
+    """The person applying; reachable by phone or e-mail (checked with the application)."""
 
     national_id: NationalId
     full_name: str = Field(min_length=1, max_length=200, description="Name as on the ID card.")
@@ -55,12 +55,6 @@ class Applicant(_Strict):
         if birth_date > today:
             raise ValueError("birth date is in the future")
         return birth_date
-
-    @model_validator(mode="after")
-    def _reachable(self) -> Self:
-        if self.phone is None and self.email is None:
-            raise ValueError("give at least one of phone or email")
-        return self
 
 
 class OldAgePensionFacts(_Strict):
@@ -132,7 +126,7 @@ class ApplicationBody(_Strict):
                 except ValidationError as error:
                     facts_errors = _with_prefix(error, "facts")
                     candidate["facts"] = facts_model.model_construct()
-        facts_errors += _missing_bank_account(value)
+        facts_errors += _missing_bank_account(value) + _unreachable(value)
         try:
             body: Self = handler(candidate)
         except ValidationError as error:
@@ -164,15 +158,22 @@ def _missing_bank_account(value: dict[str, Any]) -> list[InitErrorDetails]:
     return []
 
 
+def _unreachable(value: dict[str, Any]) -> list[InitErrorDetails]:
+    applicant = value.get("applicant")
+    if isinstance(applicant, dict) and not applicant.get("phone") and not applicant.get("email"):
+        error = PydanticCustomError("missing_contact", "give at least one of phone or email")
+        return [{"type": error, "loc": ("applicant", "phone"), "input": None}]
+    return []
+
+
 def _with_prefix(error: ValidationError, *prefix: str | int) -> list[InitErrorDetails]:
-    details: list[InitErrorDetails] = []
-    for line in error.errors():
-        detail: InitErrorDetails = {
-            "type": line["type"],
+    # Rebuilt as custom errors carrying pydantic's own type and message: not every built-in
+    # error type can be re-created from its reported context.
+    return [
+        {
+            "type": PydanticCustomError(line["type"], line["msg"]),
             "loc": (*prefix, *line["loc"]),
             "input": line.get("input"),
         }
-        if "ctx" in line:
-            detail["ctx"] = line["ctx"]
-        details.append(detail)
-    return details
+        for line in error.errors()
+    ]

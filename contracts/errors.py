@@ -63,6 +63,8 @@ class UnknownEventType(ContractError):
 
 @dataclass
 class InvalidEventData(ContractError):
-    """A known event type whose `data` does not satisfy its model."""
+    """A known event type whose `data` does not satisfy its model. `envelope` is the
+    CloudEvent as received (its `data` undecoded), so a rejection can name the sender."""
 
     reason: str = "invalid_event_data"
+    envelope: Any = None

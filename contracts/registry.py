@@ -96,6 +96,7 @@ def decode(raw: bytes | str) -> CloudEvent:
         raise InvalidEventData(
             detail=f"data does not satisfy {envelope.type}",
             errors=field_errors_from_pydantic(error.errors(), prefix=("data",)),
+            envelope=envelope,
         ) from None
     return envelope.model_copy(update={"data": data})
 

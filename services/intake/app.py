@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
-from services.intake import DESCRIPTION
+from services.intake import DESCRIPTION, api, consumers
 from services.intake.settings import IntakeSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -14,9 +14,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    runtime = ServiceRuntime(name="intake", settings=settings, migrations=[MIGRATIONS])
+    runtime = ServiceRuntime(
+        name="intake", schema=settings.schema_name, settings=settings, migrations=[MIGRATIONS]
+    )
+    consumers.register(runtime)
     return create_service_app(
-        runtime,
-        title="DOST intake",
-        description=DESCRIPTION,
+        runtime, title="DOST intake", description=DESCRIPTION, routers=[api.router]
     )

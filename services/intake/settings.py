@@ -10,3 +10,4 @@ class IntakeSettings(ChassisSettings):
 
     host: str = "127.0.0.1"
     port: int = 8001
+    schema_name: str = "intake"

@@ -1,0 +1,1 @@
+"""Intake's domain: the Application aggregate. Pure Python, no I/O."""

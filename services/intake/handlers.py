@@ -1,0 +1,194 @@
+"""Intake's command handlers: load, decide, append, publish. Shared by HTTP and Kafka."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from chassis.eventstore import NewEvent
+from chassis.unit_of_work import UnitOfWork
+from contracts import CloudEvent, new_cloud_event
+from contracts.application import ApplicationBody
+from contracts.intake import ApplicationSubmitted as ApplicationSubmittedV1
+from contracts.intake import ApplicationWithdrawn as ApplicationWithdrawnV1
+from contracts.intake import RejectedField, SubmissionRejected
+from services.intake import projections
+from services.intake.domain.application import (
+    Application,
+    ApplicationEvent,
+    ApplicationStatus,
+    ApplicationSubmitted,
+    ApplicationWithdrawn,
+)
+from services.intake.domain.errors import ApplicationNotFound, IdempotencyKeyReused
+from services.intake.domain.events import from_stored, to_stored
+
+SOURCE = "urn:dost:intake"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An application as it arrived, with who sent it and its idempotency key."""
+
+    body: ApplicationBody
+    channel: str  # "http" or "kafka"
+    idempotency_scope: str  # "http", or the sending system's CloudEvent source
+    idempotency_key: str
+    submitted_by: str
+    correlation_id: str
+    causation_id: str | None = None
+
+
+def _stream(case_id: str) -> str:
+    return f"application-{case_id}"
+
+
+def body_digest(body: ApplicationBody) -> str:
+    """Fingerprint of the validated body: the same application always hashes the same."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit_application(work: UnitOfWork, submission: Submission, *, now: datetime) -> str:
+    """Open a case for the submission, or return the case its idempotency key opened
+    before. :class:`IdempotencyKeyReused` if that key came with another application."""
+    digest = body_digest(submission.body)
+    case_id = str(uuid.uuid4())
+    claimed = await work.connection.fetchval(
+        f"INSERT INTO {work.schema}.submission_keys (scope, idempotency_key, body_sha256, case_id)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING case_id",
+        submission.idempotency_scope,
+        submission.idempotency_key,
+        digest,
+        case_id,
+    )
+    if claimed is None:
+        earlier = await work.connection.fetchrow(
+            f"SELECT body_sha256, case_id FROM {work.schema}.submission_keys"
+            " WHERE scope = $1 AND idempotency_key = $2",
+            submission.idempotency_scope,
+            submission.idempotency_key,
+        )
+        assert earlier is not None
+        if earlier["body_sha256"] != digest:
+            raise IdempotencyKeyReused(
+                "this idempotency key was already used for a different application"
+            )
+        return str(earlier["case_id"])
+    application = Application.submit(
+        case_id=case_id,
+        application=submission.body.model_dump(mode="json"),
+        submitted_at=now,
+        channel=submission.channel,
+        submitted_by=submission.submitted_by,
+    )
+    await _save(work, application, submission.correlation_id, submission.causation_id)
+    return case_id
+
+
+async def withdraw_application(
+    work: UnitOfWork,
+    case_id: str,
+    *,
+    withdrawn_by: str,
+    reason: str | None,
+    now: datetime,
+    correlation_id: str,
+) -> None:
+    """Withdraw a case that has no decision yet (:class:`CannotWithdraw` otherwise)."""
+    application = await load_application(work, case_id)
+    application.withdraw(withdrawn_by=withdrawn_by, withdrawn_at=now, reason=reason)
+    await _save(work, application, correlation_id, None)
+
+
+async def note_decision(
+    work: UnitOfWork, case_id: str, outcome: ApplicationStatus, *, now: datetime, causation_id: str
+) -> None:
+    """Remember eligibility's outcome, so a decided case can no longer be withdrawn."""
+    try:
+        application = await load_application(work, case_id)
+    except ApplicationNotFound:
+        return  # a case opened by another intake deployment; nothing of ours to guard
+    application.note_decision(outcome=outcome, noted_at=now)
+    await _save(work, application, causation_id, causation_id)
+
+
+async def reject_submission(
+    work: UnitOfWork, command: CloudEvent, errors: list[RejectedField], *, now: datetime
+) -> None:
+    """Tell the sending system why its SubmitApplication command was not accepted."""
+    rejection = SubmissionRejected(
+        command_id=command.id, source_system=command.source, errors=errors, rejected_at=now
+    )
+    work.publish(
+        new_cloud_event(
+            rejection,
+            source=SOURCE,
+            time=now,
+            correlationid=command.correlationid or command.id,
+            causationid=command.id,
+        )
+    )
+
+
+async def load_application(work: UnitOfWork, case_id: str) -> Application:
+    stored = await work.events.read_stream(work.connection, _stream(case_id))
+    if not stored:
+        raise ApplicationNotFound(f"no application {case_id}")
+    return Application.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
+
+
+async def _save(
+    work: UnitOfWork, application: Application, correlation_id: str, causation_id: str | None
+) -> None:
+    new_events = []
+    for event in application.pending:
+        event_type, schema_version, data = to_stored(event)
+        new_events.append(NewEvent(event_type, data, schema_version))
+    await work.events.append(
+        work.connection, _stream(application.case_id), application.version, new_events
+    )
+    for event, stored in zip(application.pending, new_events, strict=True):
+        public = _public_event(event, str(stored.event_id), correlation_id, causation_id)
+        if public is not None:
+            work.publish(public)
+            await projections.record_event(work.connection, work.schema, public)
+    application.version += len(new_events)
+    application.pending.clear()
+
+
+def _public_event(
+    event: ApplicationEvent, event_id: str, correlation_id: str, causation_id: str | None
+) -> CloudEvent | None:
+    match event:
+        case ApplicationSubmitted():
+            data: ApplicationSubmittedV1 | ApplicationWithdrawnV1 = ApplicationSubmittedV1(
+                case_id=event.case_id,
+                application=ApplicationBody.model_validate(event.application),
+                submitted_at=event.submitted_at,
+                channel="kafka" if event.channel == "kafka" else "http",
+                submitted_by=event.submitted_by,
+            )
+            time = event.submitted_at
+        case ApplicationWithdrawn():
+            data = ApplicationWithdrawnV1(
+                case_id=event.case_id,
+                withdrawn_at=event.withdrawn_at,
+                withdrawn_by=event.withdrawn_by,
+                reason=event.reason,
+            )
+            time = event.withdrawn_at
+        case _:
+            return None  # intake's own bookkeeping, not published
+    return new_cloud_event(
+        data,
+        source=SOURCE,
+        subject=event.case_id,
+        event_id=event_id,
+        time=time,
+        correlationid=correlation_id,
+        causationid=causation_id,
+    )

@@ -1,0 +1,41 @@
+"""A service's real app served over loopback HTTP inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from deploy.local.processes import free_port
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, *, ready_timeout: float = 60.0) -> AsyncIterator[str]:
+    """Serve `app` (lifespan included) on a free loopback port until the block ends;
+    yields its base URL once /readyz answers 200."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+            async with asyncio.timeout(ready_timeout):
+                while True:
+                    if task.done():
+                        task.result()
+                        raise RuntimeError("the service stopped before it was ready")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+        yield base_url
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
