@@ -21,7 +21,8 @@ async def serving(app: FastAPI, *, ready_timeout: float = 60.0) -> AsyncIterator
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Leave SIGINT/SIGTERM to the test runner.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
     task = asyncio.create_task(server.serve())
     base_url = f"http://127.0.0.1:{port}"
     try:

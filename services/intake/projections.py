@@ -37,7 +37,7 @@ _STATUS_BY_TYPE = {
     "dost.payments.EntitlementTerminated": "terminated",
 }
 _DECISIONS = {"dost.eligibility.EligibilityDecided", "dost.eligibility.ReviewCompleted"}
-_ENTITLEMENTS = "dost.payments.Entitlement"
+_ENTITLEMENTS = "dost.payments.EntitlementGranted"
 _PAYMENTS = "dost.payments.Payment"
 _NOTIFICATIONS = "dost.notifications."
 
@@ -85,7 +85,7 @@ def fold_case(case_id: str, timeline: Sequence[TimelineEntry]) -> CaseView:
             view.submitted_at = entry.occurred_at
         if kind in _DECISIONS:
             view.decision = summary
-        elif kind.startswith(_ENTITLEMENTS):
+        elif kind == _ENTITLEMENTS:
             view.entitlements.append(summary)
         elif kind.startswith(_PAYMENTS):
             view.payments.append(summary)

@@ -46,9 +46,8 @@ async def intake_url(settings: ChassisSettings) -> AsyncIterator[str]:
 
 
 def bearer(settings: ChassisSettings, *roles: Role, subject: str = "clerk-1") -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {mint_local_token(settings.state_dir, roles=roles, subject=subject)}"
-    }
+    token = mint_local_token(settings.state_dir, roles=roles, subject=subject)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -111,7 +111,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 
 
 _DELETE = object()
-_TOMORROW = (date.today() + timedelta(days=2)).isoformat()
+_TOMORROW = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
 
 
 @pytest.mark.parametrize(
