@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -10,12 +11,18 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chassis.auth import Principal, Role, TokenVerifier, local_verifier, require_roles
 from chassis.runtime import ServiceRuntime
 from chassis.settings import ChassisSettings
+from chassis.telemetry import context_from_traceparent, meter, tracer
+
+_request_duration = meter("dost.http").create_histogram(
+    "dost_http_request_duration_seconds", unit="s", description="HTTP request durations"
+)
 
 _ERROR_NAMES = {
     400: "bad_request",
@@ -78,6 +85,27 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.token_verifier = token_verifier(runtime.settings)
+
+    @app.middleware("http")
+    async def trace_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # A server span per request, joined to the caller's trace: the events a request
+        # causes carry this span's context through the outbox to every other service.
+        parent = context_from_traceparent(request.headers.get("traceparent"))
+        with tracer("dost.http").start_as_current_span(
+            f"{request.method} request", context=parent, kind=SpanKind.SERVER
+        ) as span:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            span.update_name(f"{request.method} {route}")
+            span.set_attribute("http.request.method", request.method)
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", response.status_code)
+            attributes = {"method": request.method, "route": route, "status": response.status_code}
+            _request_duration.record(time.perf_counter() - started, attributes)
+            return response
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -152,3 +152,22 @@ async def test_bytes_that_are_not_a_cloudevent_go_to_the_dead_letter_topic(
     assert headers["dlq-reason"] == b"not_a_cloudevent"
     assert headers["dlq-source-topic"] == COMMANDS.encode()
     assert int(headers["dlq-source-offset"]) >= 0
+
+
+async def test_trace_context_of_an_http_request_travels_with_the_event(
+    settings: ChassisSettings, clerk: httpx.AsyncClient
+) -> None:
+    trace_id = uuid.uuid4().hex
+    response = await clerk.post(
+        "/v1/applications",
+        json=application(),
+        headers={
+            "Idempotency-Key": str(uuid.uuid4()),
+            "traceparent": f"00-{trace_id}-b7ad6b7169203331-01",
+        },
+    )
+    case_id = response.json()["case_id"]
+    (event,) = await json_records_matching(
+        settings.kafka_bootstrap_servers, EVENTS, lambda e: e.get("subject") == case_id
+    )
+    assert event["traceparent"].split("-")[1] == trace_id
