@@ -117,4 +117,4 @@ def envelope_schema(model: type[EventData]) -> dict[str, Any]:
 
 def _load_all_contracts() -> None:
     # Importing the modules registers their models; done lazily so this module stays small.
-    from contracts import bank, civil_registry, intake  # noqa: F401
+    from contracts import bank, civil_registry, eligibility, intake  # noqa: F401

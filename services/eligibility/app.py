@@ -6,17 +6,22 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
-from services.eligibility import DESCRIPTION
-from services.eligibility.settings import EligibilitySettings
+from services.eligibility import DESCRIPTION, api, consumers
+from services.eligibility.settings import EligibilitySettings, load_policy_book
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     settings = settings or EligibilitySettings()
-    runtime = ServiceRuntime(name="eligibility", settings=settings, migrations=[MIGRATIONS])
+    book, _ = load_policy_book(settings.policy_dir)  # a bad policy file stops the service here
+    runtime = ServiceRuntime(
+        name="eligibility",
+        schema=settings.schema_name,
+        settings=settings,
+        migrations=[MIGRATIONS],
+    )
+    consumers.register(runtime, book)
     return create_service_app(
-        runtime,
-        title="DOST eligibility",
-        description=DESCRIPTION,
+        runtime, title="DOST eligibility", description=DESCRIPTION, routers=[api.router]
     )

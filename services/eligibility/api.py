@@ -1,0 +1,112 @@
+"""Eligibility's HTTP API: the manual review queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from chassis.auth import Principal, Role, require_roles
+from chassis.runtime import ServiceRuntime
+from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
+from services.eligibility import handlers, projections
+from services.eligibility.domain.case import EligibilityCase
+from services.eligibility.domain.errors import CaseNotFound, NotReviewable, ReviewForbidden
+
+router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
+
+
+class ReviewItem(BaseModel):
+    case_id: str
+    benefit: str
+    referred_at: datetime
+    review_reasons: list[str]
+    facts: dict[str, Any]
+    proposal: dict[str, Any] | None
+    rules: list[dict[str, Any]]
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approve", "reject"]
+    reasons: list[str] = Field(default_factory=list, max_length=20)
+    note: str | None = Field(None, max_length=2000)
+
+
+class ReviewOutcome(BaseModel):
+    case_id: str
+    status: str
+    decided_by: str
+    amount: str | None
+    start_date: date | None
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+@router.get("", summary="Cases waiting for a caseworker, oldest first")
+async def list_reviews(
+    request: Request,
+    _principal: Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.SUPERVISOR))],
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ReviewItem]:
+    runtime = _runtime(request)
+    queued = await projections.review_queue(
+        runtime.database.pool, runtime.schema, page_size, (page - 1) * page_size
+    )
+    return [ReviewItem(**item.__dict__) for item in queued]
+
+
+@router.post(
+    "/{case_id}/decision",
+    summary="Decide a referred case, or (supervisor) override an automated rejection",
+    responses={
+        403: {"description": "Four-eyes, or an override without a supervisor"},
+        404: {"description": "Unknown case"},
+        409: {"description": "Nothing to review, or already decided"},
+    },
+)
+async def decide_review(
+    case_id: str,
+    decision: ReviewDecision,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.SUPERVISOR))],
+) -> ReviewOutcome:
+    runtime = _runtime(request)
+
+    async def decide(work: UnitOfWork) -> EligibilityCase:
+        return await handlers.review(
+            work,
+            case_id,
+            approve=decision.outcome == "approve",
+            reasons=decision.reasons,
+            note=decision.note,
+            reviewer=principal.subject,
+            reviewer_is_supervisor=Role.SUPERVISOR in principal.roles,
+            now=datetime.now(UTC),
+            correlation_id=request.headers.get("x-correlation-id", case_id),
+        )
+
+    try:
+        case = await run_in_unit_of_work(runtime.database, runtime.schema, decide)
+    except CaseNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}") from None
+    except ReviewForbidden as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
+    except NotReviewable as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    proposal = case.assessment.proposal if case.assessment else None
+    approved = case.state == "approved"
+    return ReviewOutcome(
+        case_id=case_id,
+        status=case.state.value,
+        decided_by=principal.subject,
+        amount=str(proposal.amount) if approved and proposal else None,
+        start_date=proposal.start_date if approved and proposal else None,
+    )

@@ -1,0 +1,68 @@
+"""Eligibility's subscribers: applications from intake, deaths from the civil registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chassis.consumer import EventConsumer, subscribe
+from chassis.runtime import ServiceRuntime
+from chassis.unit_of_work import UnitOfWork
+from contracts import CloudEvent
+from contracts.civil_registry import PersonDied
+from contracts.intake import ApplicationSubmitted, ApplicationWithdrawn
+from contracts.topics import INTAKE_EVENTS, REGISTRY_EVENTS
+from services.eligibility import handlers
+from services.eligibility.domain.policy import PolicyBook
+
+
+def register(runtime: ServiceRuntime, book: PolicyBook) -> None:
+    """Subscribe eligibility's consumers on the runtime's broker."""
+
+    async def on_submitted(work: UnitOfWork, event: CloudEvent) -> None:
+        await handlers.decide_application(work, event, book, now=datetime.now(UTC))
+
+    async def on_withdrawn(work: UnitOfWork, event: CloudEvent) -> None:
+        assert isinstance(event.data, ApplicationWithdrawn)
+        await handlers.withdraw(
+            work, event.data.case_id, now=datetime.now(UTC), causation_id=event.id
+        )
+
+    async def on_death(work: UnitOfWork, event: CloudEvent) -> None:
+        assert isinstance(event.data, PersonDied)
+        await handlers.person_died(
+            work,
+            event.data.national_id,
+            event.data.date_of_death,
+            now=datetime.now(UTC),
+            causation_id=event.id,
+        )
+
+    applications = EventConsumer(
+        database=runtime.database,
+        schema=runtime.schema,
+        subscription=f"{runtime.schema}.applications",
+        handlers={
+            ApplicationSubmitted.event_type: on_submitted,
+            ApplicationWithdrawn.event_type: on_withdrawn,
+        },
+    )
+    subscribe(
+        runtime.broker,
+        applications,
+        INTAKE_EVENTS,
+        runtime.settings,
+        description="Submitted applications are decided; withdrawn ones never are.",
+    )
+    deaths = EventConsumer(
+        database=runtime.database,
+        schema=runtime.schema,
+        subscription=f"{runtime.schema}.deaths",
+        handlers={PersonDied.event_type: on_death},
+    )
+    subscribe(
+        runtime.broker,
+        deaths,
+        REGISTRY_EVENTS,
+        runtime.settings,
+        description="Deaths reported by the civil registry: the deceased are rejected.",
+    )

@@ -1,0 +1,1 @@
+"""Eligibility's domain: policies, rules, and the eligibility case. Pure Python, no I/O."""

@@ -1,0 +1,175 @@
+"""The eligibility case: one application's way to a decision, automated or by review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from services.eligibility.domain.errors import NotReviewable, ReviewForbidden
+from services.eligibility.domain.policy import PolicyBook
+from services.eligibility.domain.rules import (
+    APPROVED,
+    REJECTED,
+    REJECTION_REASONS,
+    ApplicationFacts,
+    Assessment,
+    Circumstances,
+    assess,
+)
+
+AUTOMATED = "automated"
+
+
+class CaseState(StrEnum):
+    RECEIVED = "received"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class ApplicationReceived:
+    application: ApplicationFacts
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Approved or rejected, by the rules (`decided_by` automated) or by a reviewer."""
+
+    assessment: Assessment
+    outcome: str
+    reasons: tuple[str, ...]
+    decided_at: datetime
+    decided_by: str
+    note: str | None = None
+    overrides_automated_rejection: bool = False
+
+
+@dataclass(frozen=True)
+class Referred:
+    assessment: Assessment
+    referred_at: datetime
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    withdrawn_at: datetime
+
+
+CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn
+
+
+@dataclass
+class EligibilityCase:
+    case_id: str
+    state: CaseState = CaseState.RECEIVED
+    application: ApplicationFacts | None = None
+    assessment: Assessment | None = None
+    decided_by: str | None = None
+    version: int = 0
+    pending: list[CaseEvent] = field(default_factory=list)
+
+    @classmethod
+    def receive(cls, application: ApplicationFacts, received_at: datetime) -> EligibilityCase:
+        case = cls(case_id=application.case_id)
+        case._record(ApplicationReceived(application, received_at))
+        return case
+
+    @classmethod
+    def replay(cls, case_id: str, events: Iterable[CaseEvent]) -> EligibilityCase:
+        case = cls(case_id=case_id)
+        for event in events:
+            case._apply(event)
+            case.version += 1
+        return case
+
+    @property
+    def applicant(self) -> ApplicationFacts:
+        assert self.application is not None
+        return self.application
+
+    def decide(self, book: PolicyBook, circumstances: Circumstances, at: datetime) -> None:
+        """Apply the rules: approve, reject, or refer to a caseworker."""
+        if self.state is not CaseState.RECEIVED:
+            return  # withdrawn before its turn, or decided already
+        assessment = assess(self.applicant, book, circumstances)
+        if assessment.outcome in (APPROVED, REJECTED):
+            self._record(Decided(assessment, assessment.outcome, assessment.reasons, at, AUTOMATED))
+        else:
+            self._record(Referred(assessment, at))
+
+    def review(
+        self,
+        *,
+        approve: bool,
+        reasons: Sequence[str],
+        note: str | None,
+        reviewer: str,
+        reviewer_is_supervisor: bool,
+        at: datetime,
+    ) -> None:
+        """A person decides: a referred case (caseworker), or an automated rejection
+        overridden (supervisor). Nobody decides a case they submitted."""
+        overriding = self._check_reviewable(approve)
+        if overriding and not reviewer_is_supervisor:
+            raise ReviewForbidden("overriding an automated rejection needs a supervisor")
+        if reviewer == self.applicant.submitted_by:
+            raise ReviewForbidden("nobody may decide a case they submitted (four-eyes)")
+        reasons = tuple(reasons)
+        self._check_reasons(approve, reasons)
+        assert self.assessment is not None
+        outcome = APPROVED if approve else REJECTED
+        self._record(Decided(self.assessment, outcome, reasons, at, reviewer, note, overriding))
+
+    def withdraw(self, at: datetime) -> None:
+        """A withdrawal before a decision closes the case without one; after, it changes nothing."""
+        if self.state in (CaseState.RECEIVED, CaseState.UNDER_REVIEW):
+            self._record(Withdrawn(at))
+
+    def close_for_death(self, at: datetime) -> None:
+        """The applicant died while the case waited for a review: it is rejected."""
+        if self.state is CaseState.UNDER_REVIEW:
+            assert self.assessment is not None
+            self._record(Decided(self.assessment, REJECTED, ("deceased",), at, AUTOMATED))
+
+    def _check_reviewable(self, approve: bool) -> bool:
+        """Whether the review would override an automated rejection."""
+        if self.state is CaseState.UNDER_REVIEW:
+            return False
+        if self.state is CaseState.REJECTED and self.decided_by == AUTOMATED and approve:
+            assert self.assessment is not None
+            if "deceased" in self.assessment.reasons:
+                raise NotReviewable("a rejection because the applicant died cannot be overridden")
+            return True
+        raise NotReviewable(f"the case is {self.state} and has nothing to review")
+
+    @staticmethod
+    def _check_reasons(approve: bool, reasons: tuple[str, ...]) -> None:
+        unknown = [reason for reason in reasons if reason not in REJECTION_REASONS]
+        if unknown:
+            raise NotReviewable(f"unknown reason codes: {', '.join(unknown)}")
+        if not approve and not reasons:
+            raise NotReviewable("a rejection needs at least one reason")
+
+    def _record(self, event: CaseEvent) -> None:
+        self._apply(event)
+        self.pending.append(event)
+
+    def _apply(self, event: CaseEvent) -> None:
+        match event:
+            case ApplicationReceived():
+                self.application = event.application
+                self.state = CaseState.RECEIVED
+            case Decided():
+                self.assessment = event.assessment
+                self.decided_by = event.decided_by
+                self.state = CaseState(event.outcome)
+            case Referred():
+                self.assessment = event.assessment
+                self.state = CaseState.UNDER_REVIEW
+            case Withdrawn():
+                self.state = CaseState.WITHDRAWN

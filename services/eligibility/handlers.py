@@ -1,0 +1,238 @@
+"""Eligibility's handlers: load the case, decide, append, publish, keep read models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from chassis.eventstore import NewEvent
+from chassis.unit_of_work import UnitOfWork
+from contracts import CloudEvent, new_cloud_event
+from contracts.application import agency_today
+from contracts.eligibility import (
+    Award as AwardV1,
+)
+from contracts.eligibility import (
+    EligibilityDecided,
+    ReferredForReview,
+    ReviewCompleted,
+    RuleCheck,
+    ScheduledAmount,
+)
+from contracts.intake import ApplicationSubmitted
+from contracts.types import Benefit
+from services.eligibility import projections
+from services.eligibility.domain.case import (
+    AUTOMATED,
+    CaseEvent,
+    Decided,
+    EligibilityCase,
+    Referred,
+)
+from services.eligibility.domain.errors import CaseNotFound
+from services.eligibility.domain.events import from_stored, to_stored
+from services.eligibility.domain.policy import PolicyBook
+from services.eligibility.domain.rules import APPROVED, ApplicationFacts, Assessment, Award
+
+SOURCE = "urn:dost:eligibility"
+
+
+def _stream(case_id: str) -> str:
+    return f"eligibility-{case_id}"
+
+
+def application_facts(submitted: ApplicationSubmitted) -> ApplicationFacts:
+    body = submitted.application
+    return ApplicationFacts(
+        case_id=submitted.case_id,
+        benefit=body.benefit.value,
+        national_id=body.applicant.national_id,
+        birth_date=body.applicant.birth_date,
+        application_date=agency_today(submitted.submitted_at),
+        facts=body.facts.model_dump(mode="json"),
+        submitted_by=submitted.submitted_by,
+    )
+
+
+async def decide_application(
+    work: UnitOfWork, event: CloudEvent, book: PolicyBook, *, now: datetime
+) -> None:
+    """Decide a newly submitted application (once: a redelivery finds the case exists)."""
+    assert isinstance(event.data, ApplicationSubmitted)
+    application = application_facts(event.data)
+    if await work.events.stream_version(work.connection, _stream(application.case_id)):
+        return
+    case = EligibilityCase.receive(application, now)
+    known = await projections.circumstances(work.connection, work.schema, application)
+    case.decide(book, known, now)
+    await _save(work, case, correlation_id=event.correlationid or event.id, causation_id=event.id)
+
+
+async def withdraw(work: UnitOfWork, case_id: str, *, now: datetime, causation_id: str) -> None:
+    """The applicant withdrew: no decision will be made (if none was yet)."""
+    try:
+        case = await load_case(work, case_id)
+    except CaseNotFound:
+        return
+    case.withdraw(now)
+    await _save(work, case, correlation_id=causation_id, causation_id=causation_id)
+
+
+async def person_died(
+    work: UnitOfWork,
+    national_id: str,
+    date_of_death: date,
+    *,
+    now: datetime,
+    causation_id: str,
+) -> None:
+    """Remember the death, and close the person's cases waiting for a review."""
+    await projections.record_death(work.connection, work.schema, national_id, date_of_death)
+    for case_id in await projections.queued_cases_of(work.connection, work.schema, national_id):
+        case = await load_case(work, case_id)
+        case.close_for_death(now)
+        await _save(work, case, correlation_id=causation_id, causation_id=causation_id)
+
+
+async def review(
+    work: UnitOfWork,
+    case_id: str,
+    *,
+    approve: bool,
+    reasons: Sequence[str],
+    note: str | None,
+    reviewer: str,
+    reviewer_is_supervisor: bool,
+    now: datetime,
+    correlation_id: str,
+) -> EligibilityCase:
+    """A caseworker's decision on a referred case, or a supervisor's override."""
+    case = await load_case(work, case_id)
+    case.review(
+        approve=approve,
+        reasons=reasons,
+        note=note,
+        reviewer=reviewer,
+        reviewer_is_supervisor=reviewer_is_supervisor,
+        at=now,
+    )
+    await _save(work, case, correlation_id=correlation_id, causation_id=None)
+    return case
+
+
+async def load_case(work: UnitOfWork, case_id: str) -> EligibilityCase:
+    stored = await work.events.read_stream(work.connection, _stream(case_id))
+    if not stored:
+        raise CaseNotFound(f"no eligibility case {case_id}")
+    return EligibilityCase.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
+
+
+async def _save(
+    work: UnitOfWork, case: EligibilityCase, *, correlation_id: str, causation_id: str | None
+) -> None:
+    if not case.pending:
+        return
+    new_events = [NewEvent(*_stored(event)) for event in case.pending]
+    await work.events.append(work.connection, _stream(case.case_id), case.version, new_events)
+    for event, stored in zip(case.pending, new_events, strict=True):
+        await _update_read_models(work, case, event)
+        for public in _public_events(case, event, str(stored.event_id)):
+            work.publish(
+                public.model_copy(
+                    update={"correlationid": correlation_id, "causationid": causation_id}
+                )
+            )
+    case.version += len(new_events)
+    case.pending.clear()
+
+
+def _stored(event: CaseEvent) -> tuple[str, dict[str, object], int]:
+    name, version, data = to_stored(event)
+    return name, data, version
+
+
+async def _update_read_models(work: UnitOfWork, case: EligibilityCase, event: CaseEvent) -> None:
+    if isinstance(event, Referred):
+        await projections.enqueue_review(work.connection, work.schema, case, event.referred_at)
+        return
+    await projections.dequeue_review(work.connection, work.schema, case.case_id)
+    if isinstance(event, Decided) and event.outcome == APPROVED:
+        proposal = event.assessment.proposal
+        assert proposal is not None
+        await projections.record_award(work.connection, work.schema, case.applicant, proposal)
+
+
+def _public_events(case: EligibilityCase, event: CaseEvent, event_id: str) -> list[CloudEvent]:
+    application = case.applicant
+    benefit = Benefit(application.benefit)
+    if isinstance(event, Referred):
+        data: EligibilityDecided | ReferredForReview | ReviewCompleted = ReferredForReview(
+            case_id=case.case_id,
+            benefit=benefit,
+            review_reasons=list(event.assessment.review_reasons),
+            proposal=_award(event.assessment.proposal),
+            policy_version=event.assessment.policy_version,
+            rules=_rules(event.assessment),
+            referred_at=event.referred_at,
+        )
+        return [_envelope(data, case.case_id, event.referred_at, event_id)]
+    if not isinstance(event, Decided):
+        return []
+    approved = event.outcome == APPROVED
+    decided = EligibilityDecided(
+        case_id=case.case_id,
+        benefit=benefit,
+        outcome="approved" if approved else "rejected",
+        reasons=[] if approved else list(event.reasons),
+        award=_award(event.assessment.proposal) if approved else None,
+        policy_version=event.assessment.policy_version,
+        rules=_rules(event.assessment),
+        decided_at=event.decided_at,
+        decided_by=event.decided_by,
+    )
+    envelopes = [_envelope(decided, case.case_id, event.decided_at, event_id)]
+    if event.decided_by != AUTOMATED:
+        completed = ReviewCompleted(
+            case_id=case.case_id,
+            outcome=decided.outcome,
+            reasons=list(event.reasons),
+            note=event.note,
+            reviewed_by=event.decided_by,
+            reviewed_at=event.decided_at,
+            overrides_automated_rejection=event.overrides_automated_rejection,
+        )
+        envelopes.insert(0, _envelope(completed, case.case_id, event.decided_at, None))
+    return envelopes
+
+
+def _envelope(
+    data: EligibilityDecided | ReferredForReview | ReviewCompleted,
+    case_id: str,
+    at: datetime,
+    event_id: str | None,
+) -> CloudEvent:
+    return new_cloud_event(data, source=SOURCE, subject=case_id, event_id=event_id, time=at)
+
+
+def _award(award: Award | None) -> AwardV1 | None:
+    if award is None:
+        return None
+    return AwardV1(
+        amount=award.amount,
+        payment="lump_sum" if award.payment == "lump_sum" else "monthly",
+        start_date=award.start_date,
+        end_date=award.end_date,
+        amount_schedule=[
+            ScheduledAmount(
+                effective_from=s.effective_from, amount=s.amount, policy_version=s.policy_version
+            )
+            for s in award.schedule
+        ],
+    )
+
+
+def _rules(assessment: Assessment) -> list[RuleCheck]:
+    return [
+        RuleCheck(rule=r.rule, inputs=dict(r.inputs), passed=r.passed, reason=r.reason)
+        for r in assessment.rules
+    ]
