@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from chassis.eventstore import NewEvent
 from chassis.unit_of_work import UnitOfWork
