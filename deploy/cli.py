@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 import warnings
+from datetime import date
+from pathlib import Path
 
 from chassis.auth import Role, mint_local_token
 from chassis.settings import ChassisSettings
@@ -45,6 +47,12 @@ def _export_contracts(_arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(arguments: argparse.Namespace) -> int:
+    from deploy.what_if import run_simulation
+
+    return run_simulation(arguments.policy, arguments.as_of)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dost", description="DOST case platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
     export = contracts_commands.add_parser("export", help="write contracts/schemas/*.json")
     export.set_defaults(run=_export_contracts)
+    eligibility = commands.add_parser("eligibility", help="eligibility tools")
+    eligibility_commands = eligibility.add_subparsers(dest="eligibility_command", required=True)
+    simulate = eligibility_commands.add_parser(
+        "simulate", help="what a proposed policy would change, writing nothing"
+    )
+    simulate.add_argument("--policy", type=Path, required=True, help="proposed policy file")
+    simulate.add_argument(
+        "--as-of", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default today)"
+    )
+    simulate.set_defaults(run=_simulate)
     return parser
 
 

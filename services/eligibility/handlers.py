@@ -24,6 +24,7 @@ from contracts.types import Benefit
 from services.eligibility import projections
 from services.eligibility.domain.case import (
     AUTOMATED,
+    ApplicationReceived,
     CaseEvent,
     Decided,
     EligibilityCase,
@@ -32,7 +33,13 @@ from services.eligibility.domain.case import (
 from services.eligibility.domain.errors import CaseNotFound
 from services.eligibility.domain.events import from_stored, to_stored
 from services.eligibility.domain.policy import PolicyBook
-from services.eligibility.domain.rules import APPROVED, ApplicationFacts, Assessment, Award
+from services.eligibility.domain.rules import (
+    APPROVED,
+    ApplicationFacts,
+    Assessment,
+    Award,
+    Circumstances,
+)
 
 SOURCE = "urn:dost:eligibility"
 
@@ -235,4 +242,29 @@ def _rules(assessment: Assessment) -> list[RuleCheck]:
     return [
         RuleCheck(rule=r.rule, inputs=dict(r.inputs), passed=r.passed, reason=r.reason)
         for r in assessment.rules
+    ]
+
+
+async def past_applications(
+    work: UnitOfWork, batch_size: int = 5000
+) -> list[tuple[ApplicationFacts, Circumstances]]:
+    """Every application eligibility received, with the circumstances its decision found."""
+    received: dict[str, ApplicationFacts] = {}
+    found: dict[str, Circumstances] = {}
+    position = 0
+    while batch := await work.events.read_all(work.connection, position, batch_size):
+        for stored in batch:
+            event = from_stored(stored.event_type, stored.data)
+            if isinstance(event, ApplicationReceived):
+                received[stored.stream_id] = event.application
+            elif isinstance(event, Decided | Referred) and stored.stream_id not in found:
+                checks = {rule.rule: rule.passed for rule in event.assessment.rules}
+                found[stored.stream_id] = Circumstances(
+                    deceased=not checks.get("not_deceased", True),
+                    already_receiving=not checks.get("not_already_receiving", True),
+                )
+        position = batch[-1].position
+    return [
+        (application, found.get(stream, Circumstances(deceased=False, already_receiving=False)))
+        for stream, application in received.items()
     ]
