@@ -166,8 +166,14 @@ def load_policy_book(directory: Path) -> tuple[PolicyBook, dict[str, dict[str, A
                 del pending[path]
                 progressed = True
         if not progressed:
+            declared = {str(raw.get("version")) for raw in raws.values()}
+            for path, raw in pending.items():
+                if raw.get("extends") not in declared:
+                    raise PolicyFileError(
+                        f"policy file {path} extends unknown version {raw.get('extends')!r}"
+                    )
             names = ", ".join(sorted(str(path) for path in pending))
-            raise PolicyFileError(f"policy files extend unknown or circular versions: {names}")
+            raise PolicyFileError(f"policy files extend each other in a circle: {names}")
     paths = {str(raw.get("version")): path for path, raw in raws.items()}
     policies = [_policy(paths[version], raw) for version, raw in resolved.items()]
     try:
