@@ -63,8 +63,13 @@ def model_for(type_name: str) -> type[EventData]:
 
 
 def encode(event: CloudEvent) -> bytes:
-    """Serialise an envelope to structured-mode JSON bytes (money as decimal strings)."""
-    return event.model_dump_json(exclude_none=True).encode()
+    """Serialise an envelope to structured-mode JSON bytes (money as decimal strings).
+
+    Absent optional CloudEvent attributes are left out; inside `data`, nulls are kept."""
+    document = event.model_dump(mode="json")
+    envelope = {name: value for name, value in document.items() if value is not None}
+    envelope["data"] = document["data"]
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode(raw: bytes | str) -> CloudEvent:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chassis.auth import Principal, Role, require_roles
 from chassis.runtime import ServiceRuntime
@@ -14,6 +14,7 @@ from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from services.eligibility import handlers, projections
 from services.eligibility.domain.case import EligibilityCase
 from services.eligibility.domain.errors import CaseNotFound, NotReviewable, ReviewForbidden
+from services.eligibility.domain.rules import REJECTION_REASONS
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 
@@ -32,8 +33,26 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["approve", "reject"]
-    reasons: list[str] = Field(default_factory=list, max_length=20)
+    reasons: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description=f"Reason codes, required to reject: {', '.join(sorted(REJECTION_REASONS))}.",
+    )
     note: str | None = Field(None, max_length=2000)
+
+    @field_validator("reasons")
+    @classmethod
+    def _known_reasons(cls, reasons: list[str]) -> list[str]:
+        unknown = sorted(set(reasons) - REJECTION_REASONS)
+        if unknown:
+            raise ValueError(f"unknown reason codes: {', '.join(unknown)}")
+        return reasons
+
+    @model_validator(mode="after")
+    def _rejection_has_reasons(self) -> ReviewDecision:
+        if self.outcome == "reject" and not self.reasons:
+            raise ValueError("a rejection needs at least one reason")
+        return self
 
 
 class ReviewOutcome(BaseModel):

@@ -10,9 +10,11 @@ from chassis.dead_letters import ReceivedRecord
 from chassis.runtime import ServiceRuntime
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent, InvalidEventData
+from contracts.eligibility import EligibilityDecided, ReferredForReview
 from contracts.intake import RejectedField, SubmitApplication
-from contracts.topics import INTAKE_COMMANDS
+from contracts.topics import ELIGIBILITY_EVENTS, INTAKE_COMMANDS
 from services.intake import handlers, projections
+from services.intake.domain.application import ApplicationStatus
 from services.intake.domain.errors import IdempotencyKeyReused
 
 
@@ -56,6 +58,25 @@ def command_message_id(command: CloudEvent, record: ReceivedRecord) -> str:
     return f"{command.source}|{command.id}|{digest}"
 
 
+async def on_decided(work: UnitOfWork, event: CloudEvent) -> None:
+    assert isinstance(event.data, EligibilityDecided)
+    outcome = ApplicationStatus(event.data.outcome)
+    await handlers.note_decision(
+        work, event.data.case_id, outcome, now=datetime.now(UTC), causation_id=event.id
+    )
+
+
+async def on_referred(work: UnitOfWork, event: CloudEvent) -> None:
+    assert isinstance(event.data, ReferredForReview)
+    await handlers.note_decision(
+        work,
+        event.data.case_id,
+        ApplicationStatus.UNDER_REVIEW,
+        now=datetime.now(UTC),
+        causation_id=event.id,
+    )
+
+
 def register(runtime: ServiceRuntime) -> None:
     """Subscribe intake's consumers on the runtime's broker."""
     commands = EventConsumer(
@@ -73,6 +94,23 @@ def register(runtime: ServiceRuntime) -> None:
         INTAKE_COMMANDS,
         runtime.settings,
         description="SubmitApplication commands from other government systems.",
+    )
+
+    decisions = EventConsumer(
+        database=runtime.database,
+        schema=runtime.schema,
+        subscription=f"{runtime.schema}.decisions",
+        handlers={
+            EligibilityDecided.event_type: on_decided,
+            ReferredForReview.event_type: on_referred,
+        },
+    )
+    subscribe(
+        runtime.broker,
+        decisions,
+        ELIGIBILITY_EVENTS,
+        runtime.settings,
+        description="Eligibility outcomes: a decided application can no longer be withdrawn.",
     )
 
     async def on_tracked_event(work: UnitOfWork, event: CloudEvent) -> None:

@@ -13,7 +13,7 @@ import pytest
 from chassis.auth import Role
 from chassis.database import Database
 from chassis.settings import ChassisSettings
-from tests.integration.intake.conftest import application, bearer
+from tests.integration.applications import application, bearer
 
 pytestmark = pytest.mark.integration
 

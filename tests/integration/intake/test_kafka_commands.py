@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from chassis.database import Database
 from chassis.settings import ChassisSettings
-from tests.integration.intake.conftest import application
+from tests.integration.applications import application
 from tests.kafka_reading import json_records_matching, read_to_end
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from chassis.auth import Role
 from chassis.database import Database
 from chassis.settings import ChassisSettings
-from tests.integration.intake.conftest import application, bearer
+from tests.integration.applications import application, bearer
 from tests.kafka_reading import json_records_matching
 
 pytestmark = pytest.mark.integration
