@@ -198,7 +198,14 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
         stack.wait_until_ready()
         say("ready")
         if demo:
-            say("demo: the stack is up; a token for trying the APIs: dost token --role clerk")
+            from deploy.demo import run_demo
+
+            urls = {service.name: service.url for service in stack.services}
+            try:
+                run_demo(stack.state_dir, urls["intake"], urls["eligibility"], say)
+            except (httpx.HTTPError, TimeoutError) as error:
+                say(f"demo failed: {error}")
+                return 1
             return 0
         while not stop_requested:
             if (name := stack.exited_service()) is not None:

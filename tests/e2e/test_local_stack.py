@@ -25,7 +25,7 @@ def stack_ports() -> dict[str, int]:
     return {name: free_port() for name in (*SERVICES, "postgres", "broker")}
 
 
-def _start(tmp_path: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, ports: dict[str, int], *arguments: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DOST_STATE_DIR": str(tmp_path / "state"),
@@ -37,7 +37,7 @@ def _start(tmp_path: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         env.pop("DATABASE_URL", None)
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "deploy", "up"],
+        [sys.executable, "-m", "deploy", "up", *arguments],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -108,3 +108,24 @@ def test_killed_dost_up_leaves_no_server_behind(
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert _all_ports_free(stack_ports), "a server outlived its killed parent"
+
+
+def test_make_run_demo_takes_every_benefit_to_a_decision_and_stops(
+    tmp_path: Path, stack_ports: dict[str, int]
+) -> None:
+    process = _start(tmp_path, stack_ports, "--demo")
+    try:
+        output, _ = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    lines = output.splitlines()
+    assert "ready" in lines
+    assert "demo finished" in lines
+    assert any(line.split()[:2] == ["old_age_pension", "approved"] for line in lines)
+    assert any(line.split()[:2] == ["disability_benefit", "under_review"] for line in lines)
+    assert any(line.split()[:2] == ["disability_benefit", "approved"] for line in lines)
+    assert lines[-1] == "stopped"
+    assert _all_ports_free(stack_ports, timeout=5)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -71,3 +74,19 @@ def test_two_versions_on_the_same_day_are_refused(policy_dir: Path) -> None:
     )
     with pytest.raises(PolicyFileError, match="same day"):
         load_policy_book(policy_dir)
+
+
+def test_the_service_refuses_to_start_on_a_bad_policy_file(policy_dir: Path) -> None:
+    (policy_dir / "2028.toml").write_text(
+        'version = "2028"\neffective_from = 2028-01-01\nextends = "2031"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "services.eligibility"],
+        env={**os.environ, "ELIGIBILITY_POLICY_DIR": str(policy_dir), "ELIGIBILITY_PORT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "2028.toml extends unknown version '2031'" in result.stderr
