@@ -17,6 +17,7 @@ from chassis.projections import Projection, ProjectionRunner
 from chassis.relay import OutboxRelay, kafka_producer
 from chassis.settings import ChassisSettings
 from chassis.telemetry import setup_telemetry, shutdown_telemetry
+from contracts import EventData
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,19 @@ class ServiceRuntime:
         self.projections = [ProjectionRunner(self.database, self.schema, p) for p in projections]
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    def document_events(self, *models: type[EventData]) -> None:
+        """List the events this service publishes in its AsyncAPI document. (They are
+        published through the outbox, never through these FastStream publishers.)"""
+        for model in models:
+            self.broker.publisher(
+                model.topic,
+                schema=model,
+                title=model.event_type,
+                description=(
+                    f"`data` of a CloudEvent of type `{model.event_type}`. {model.__doc__ or ''}"
+                ),
+            )
 
     async def start(self) -> None:
         """Open the pool, migrate, start the relay, projections and subscribers."""

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
+from contracts.eligibility import EligibilityDecided, ReferredForReview, ReviewCompleted
 from services.eligibility import DESCRIPTION, api, consumers
 from services.eligibility.settings import EligibilitySettings, load_policy_book
 
@@ -22,6 +23,7 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
         migrations=[MIGRATIONS],
     )
     consumers.register(runtime, book)
+    runtime.document_events(EligibilityDecided, ReferredForReview, ReviewCompleted)
     return create_service_app(
         runtime, title="DOST eligibility", description=DESCRIPTION, routers=[api.router]
     )

@@ -352,3 +352,16 @@ async def test_search_by_national_id_and_status_newest_first_in_pages(
     bad = await clerk.get("/v1/applications", params={"national_id": "nope", "status": "lost"})
     assert bad.status_code == 422
     assert {e["loc"] for e in bad.json()["errors"]} == {"query.national_id", "query.status"}
+
+
+async def test_asyncapi_documents_the_events_intake_publishes_and_the_command_it_takes(
+    intake_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=intake_url) as anonymous:
+        document = (await anonymous.get("/asyncapi")).json()
+    channels = document["channels"]
+    for published in ("ApplicationSubmitted", "ApplicationWithdrawn", "SubmissionRejected"):
+        channel = channels[f"dost.intake.{published}.v1"]
+        assert channel["address"] == "dost.intake.events.v1"
+    assert any(c["address"] == "dost.intake.commands.v1" for c in channels.values())
+    assert "ApplicationBody" in document["components"]["schemas"]
