@@ -64,6 +64,12 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return shaped
 
 
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The runtime of the service that received `request` (for routes)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     *,

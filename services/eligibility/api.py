@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chassis.auth import Principal, Role, require_roles
-from chassis.runtime import ServiceRuntime
+from chassis.http import runtime_of
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from services.eligibility import handlers, projections
 from services.eligibility.domain.case import EligibilityCase
@@ -63,11 +63,6 @@ class ReviewOutcome(BaseModel):
     start_date: date | None
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 @router.get("", summary="Cases waiting for a caseworker, oldest first")
 async def list_reviews(
     request: Request,
@@ -75,7 +70,7 @@ async def list_reviews(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[ReviewItem]:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     queued = await projections.review_queue(
         runtime.database.pool, runtime.schema, page_size, (page - 1) * page_size
     )
@@ -97,7 +92,7 @@ async def decide_review(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.SUPERVISOR))],
 ) -> ReviewOutcome:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     async def decide(work: UnitOfWork) -> EligibilityCase:
         return await handlers.review(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Requ
 from pydantic import BaseModel, Field
 
 from chassis.auth import Principal, Role, require_roles
-from chassis.runtime import ServiceRuntime
+from chassis.http import runtime_of
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from contracts.application import ApplicationBody
 from contracts.types import NationalId
@@ -87,11 +87,6 @@ class TrackerRebuilt(BaseModel):
     events_recorded: int
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 @router.post(
     "/applications",
     status_code=status.HTTP_202_ACCEPTED,
@@ -116,7 +111,7 @@ async def submit_application(
         submitted_by=principal.subject,
         correlation_id=idempotency_key,
     )
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     async def submit(work: UnitOfWork) -> str:
         return await handlers.submit_application(work, submission, now=datetime.now(UTC))
@@ -139,7 +134,7 @@ async def withdraw_application(
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK))],
     withdrawal: Annotated[Withdrawal | None, Body()] = None,
 ) -> SubmissionReceipt:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
 
     async def withdraw(work: UnitOfWork) -> None:
         await handlers.withdraw_application(
@@ -166,7 +161,7 @@ async def get_application(
     request: Request,
     _principal: Annotated[Principal, Depends(require_roles(*READERS))],
 ) -> CaseDetails:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     view = await projections.case_view(runtime.database.pool, runtime.schema, case_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no application {case_id}")
@@ -202,7 +197,7 @@ async def list_applications(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     summaries, total = await projections.search_cases(
         runtime.database.pool,
         runtime.schema,
@@ -220,7 +215,7 @@ async def rebuild_tracker(
     request: Request,
     _principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
 ) -> TrackerRebuilt:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     recorded = await projections.rebuild_tracker(
         runtime.database, runtime.schema, runtime.settings.kafka_bootstrap_servers
     )
