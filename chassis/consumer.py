@@ -1,16 +1,27 @@
 """Idempotent, dead-lettering event consumers on FastStream.
 
-A batch of records is processed in one transaction: the inbox claims the records' ids,
-each new record runs its handler inside a savepoint, dead letters are written through the
-outbox, and only after the commit does FastStream commit the offsets (ack policy
-NACK_ON_ERROR, never ACK_FIRST). A transient failure (database or network) rolls the whole
-batch back and rewinds the partitions, so no record is ever passed over by a later commit.
+A batch of records is processed in one transaction: the inbox claims the records' ids
+(CloudEvents `source` + `id`), each new record runs its handler inside a savepoint, dead
+letters are written through the outbox, and only after the commit does FastStream commit
+the offsets (ack policy NACK_ON_ERROR, never ACK_FIRST).
+
+What can go wrong, and what happens then:
+- a handler fails: it is retried with back-off in its savepoint, then dead-lettered
+  (`handler_failed`); the batch goes on;
+- the database or network is down (the database does not answer a ping after the
+  failure): nothing is dead-lettered because of it; the batch is rolled back and, after a
+  growing back-off, the partitions are rewound so it is delivered again;
+- anything else fails the batch outside a handler (a record the database refuses, a bug):
+  the batch is retried a few times with back-off, then split in halves until the record
+  that fails alone is found; that one is dead-lettered (`unprocessable`) and the rest go
+  on. One record can never hold its partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,31 +39,49 @@ from chassis.database import Database
 from chassis.dead_letters import DeadLetter, ReceivedRecord
 from chassis.eventstore import ConcurrencyError
 from chassis.settings import ChassisSettings
-from chassis.telemetry import context_from_traceparent, meter, tracer
+from chassis.telemetry import context_from_traceparent, meter, redact, tracer
 from chassis.unit_of_work import UnitOfWork, unit_of_work
-from contracts import CloudEvent, ContractError, InvalidEventData, decode
+from contracts import CloudEvent, ContractError, InvalidEventData
+from contracts.kafka_binding import decode_record
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
 RejectionHandler = Callable[[UnitOfWork, CloudEvent, InvalidEventData], Awaitable[None]]
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
     TimeoutError,
+    socket.gaierror,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+"""Errors that may say the database or the network is unavailable rather than that a record
+is bad: a handler does not retry them, the batch decides (by pinging the database)."""
+
+CONTENTION_ERRORS: tuple[type[BaseException], ...] = (
+    ConcurrencyError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.LockNotAvailableError,
-    asyncpg.exceptions.QueryCanceledError,
 )
+"""Errors that say another writer got there first: try again from the load."""
 
-RETRY_BATCH_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, ConcurrencyError)
+UNPROCESSABLE = "unprocessable"
 
 _processed = meter("dost.chassis.consumer").create_counter(
     "dost_consumed_messages",
     description="Messages a subscription handled, skipped or dead-lettered",
 )
+
+
+def source_and_id(event: CloudEvent, _record: ReceivedRecord) -> str:
+    """The inbox id of an event: CloudEvents makes `source` + `id` unique, not `id` alone."""
+    return f"{event.source}|{event.id}"
 
 
 class EventConsumer:
@@ -61,7 +90,9 @@ class EventConsumer:
     Registered types without a handler go to `fallback_handler`, or are skipped. Records
     that cannot be decoded, whose type no contract knows, whose data is invalid (unless a
     `rejection_handler` answers the sender for that type), or whose handler keeps failing
-    are dead-lettered with the reason, and the consumer goes on."""
+    are dead-lettered with the reason, and the consumer goes on. With `answers_duplicates`,
+    what a handler published in answer to a message is kept, and a duplicate of the
+    message gets that answer again (same event ids) instead of silence."""
 
     def __init__(
         self,
@@ -72,9 +103,13 @@ class EventConsumer:
         handlers: Mapping[str, EventHandler],
         fallback_handler: EventHandler | None = None,
         rejection_handlers: Mapping[str, RejectionHandler] | None = None,
-        message_id: Callable[[CloudEvent, ReceivedRecord], str] | None = None,
+        message_id: Callable[[CloudEvent, ReceivedRecord], str] = source_and_id,
+        answers_duplicates: bool = False,
         max_attempts: int = 3,
+        retry_backoff: float = 0.05,
+        batch_attempts: int = 3,
         transient_backoff: float = 1.0,
+        max_backoff: float = 30.0,
     ) -> None:
         self.database = database
         self.schema = schema
@@ -82,24 +117,49 @@ class EventConsumer:
         self.handlers = dict(handlers)
         self.fallback_handler = fallback_handler
         self.rejection_handlers = dict(rejection_handlers or {})
-        self.message_id = message_id or (lambda event, _record: event.id)
+        self.message_id = message_id
+        self.answers_duplicates = answers_duplicates
         self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.batch_attempts = batch_attempts
         self.transient_backoff = transient_backoff
+        self.max_backoff = max_backoff
+        self._outages = 0
 
     async def process(self, records: Sequence[ReceivedRecord]) -> None:
-        """Handle `records` (in order) in one transaction; raise only for transient errors,
-        after a back-off, so the batch is delivered again."""
-        try:
-            await self._process(records)
-        except RETRY_BATCH_ERRORS as error:
-            log.warning(
-                "subscription %s: batch of %d will be redelivered: %s",
-                self.subscription,
-                len(records),
-                type(error).__name__,
-            )
-            await asyncio.sleep(self.transient_backoff)
-            raise
+        """Handle `records` (in order). Raises only when the database is unavailable,
+        after a back-off, so that the batch is delivered again."""
+        await self._process_isolating(list(records))
+
+    async def _process_isolating(self, records: list[ReceivedRecord]) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._process(records)
+            except Exception as error:
+                if not await self._database_answers():
+                    await self._back_off_outage(len(records), error)
+                    raise
+                failures += 1
+                log.warning(
+                    "subscription %s: batch of %d failed (attempt %d): %s",
+                    self.subscription,
+                    len(records),
+                    failures,
+                    type(error).__name__,
+                )
+                if failures < self.batch_attempts:
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                if len(records) > 1:
+                    middle = len(records) // 2
+                    await self._process_isolating(records[:middle])
+                    await self._process_isolating(records[middle:])
+                    return
+                await self._dead_letter_unprocessable(records[0], error)
+                return
+            self._outages = 0
+            return
 
     async def _process(self, records: Sequence[ReceivedRecord]) -> None:
         incoming = [self._decode(record) for record in records]
@@ -110,9 +170,11 @@ class EventConsumer:
             blocked = await dead_letters.blocked_subjects(
                 work.connection, self.schema, self.subscription, subjects
             )
+            duplicates: list[str] = []
             for message in incoming:
                 if message.message_id not in new_ids:
                     self._count("duplicate")
+                    duplicates.append(message.message_id)
                     continue
                 new_ids.discard(message.message_id)  # the same id twice in a batch: first wins
                 subject = message.event.subject if message.event else None
@@ -129,6 +191,8 @@ class EventConsumer:
                     await self._dead_letter(work, message, *failure)
                     if subject:
                         blocked.add(subject)
+            if self.answers_duplicates and duplicates:
+                await self._answer_again(work, duplicates)
 
     async def _dispatch(self, work: UnitOfWork, message: _Incoming) -> tuple[str, str] | None:
         """Run the right handler; the (reason, error) to dead-letter with, if any."""
@@ -141,34 +205,37 @@ class EventConsumer:
             async def reject(work: UnitOfWork, envelope: CloudEvent) -> None:
                 await rejection(work, envelope, error)
 
-            failure = await self._handle(work, reject, event)
+            failure = await self._handle(work, reject, event, message.message_id)
             return None if failure is None else ("rejection_failed", failure)
         assert event is not None
         handler = self.handlers.get(event.type, self.fallback_handler)
         if handler is None:
             self._count("ignored")
             return None
-        failure = await self._handle(work, handler, event)
+        failure = await self._handle(work, handler, event, message.message_id)
         return None if failure is None else ("handler_failed", failure)
 
     def _decode(self, record: ReceivedRecord) -> _Incoming:
         try:
-            event = decode(record.value)
+            event = decode_record(record.value, record.headers)
         except InvalidEventData as error:
             envelope: CloudEvent = error.envelope
             return _Incoming(record, self.message_id(envelope, record), envelope, error)
         except ContractError as error:
-            coordinates = f"kafka:{record.topic}/{record.partition}/{record.offset}"
-            return _Incoming(record, coordinates, None, error)
+            return _Incoming(record, _coordinates(record), None, error)
         return _Incoming(record, self.message_id(event, record), event, None)
 
     async def _handle(
-        self, work: UnitOfWork, handler: EventHandler, event: CloudEvent
+        self, work: UnitOfWork, handler: EventHandler, event: CloudEvent, message_id: str
     ) -> str | None:
-        """Run `handler` in a savepoint, up to `max_attempts` times; the failure, if any."""
+        """Run `handler` in a savepoint, up to `max_attempts` times with back-off; the
+        failure, if it kept failing. Outages, and contention that outlasts the attempts,
+        are raised: they concern the batch, not this record."""
         parent = context_from_traceparent(event.traceparent)
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._backoff(attempt - 1, self.retry_backoff))
             with tracer("dost.chassis.consumer").start_as_current_span(
                 f"consume {event.type}",
                 context=parent,
@@ -181,21 +248,23 @@ class EventConsumer:
                 },
             ) as span:
                 try:
-                    async with work.connection.transaction():
+                    async with work.savepoint() as mark:
                         await handler(work, event)
-                        await work.flush()
-                except TRANSIENT_ERRORS:
+                        if self.answers_duplicates:
+                            reply = work.published_since(mark)
+                            await inbox.remember_reply(
+                                work.connection, self.schema, self.subscription, message_id, reply
+                            )
+                except OUTAGE_ERRORS:
                     raise
-                except ConcurrencyError:
-                    work.drop_pending()
+                except CONTENTION_ERRORS:
                     if attempt == self.max_attempts:
                         raise
                     continue
                 except Exception as error:  # anything else: retried here, then dead-lettered
-                    work.drop_pending()
                     span.record_exception(error)
                     span.set_status(Status(StatusCode.ERROR))
-                    failure = f"{type(error).__name__}: {error}"
+                    failure = _describe(error)
                     log.warning(
                         "subscription %s: handler for %s failed (attempt %d): %s",
                         self.subscription,
@@ -207,6 +276,13 @@ class EventConsumer:
                 self._count("handled")
                 return None
         return failure
+
+    async def _answer_again(self, work: UnitOfWork, message_ids: Sequence[str]) -> None:
+        answers = await inbox.replies(work.connection, self.schema, self.subscription, message_ids)
+        for message_id in message_ids:
+            for message in answers.get(message_id, ()):
+                work.publish_raw(message)
+                self._count("answered_again")
 
     async def _dead_letter(
         self, work: UnitOfWork, message: _Incoming, reason: str, error: str
@@ -225,6 +301,47 @@ class EventConsumer:
             reason,
         )
 
+    async def _dead_letter_unprocessable(
+        self, record: ReceivedRecord, error: BaseException
+    ) -> None:
+        """Dead-letter a record that fails on its own outside any handler. Its inbox id is
+        its coordinates: whatever made it fail may be in its own id."""
+        try:
+            event: CloudEvent | None = decode_record(record.value, record.headers)
+        except InvalidEventData as invalid:
+            event = invalid.envelope
+        except ContractError:
+            event = None
+        message = _Incoming(record, f"{UNPROCESSABLE}:{_coordinates(record)}", event, None)
+        async with unit_of_work(self.database, self.schema) as work:
+            claimed = await inbox.claim(
+                work.connection, self.schema, self.subscription, [message.message_id]
+            )
+            if claimed:
+                await self._dead_letter(work, message, UNPROCESSABLE, _describe(error))
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self.database.pool.acquire(timeout=5) as connection:
+                return bool(await connection.fetchval("SELECT 1", timeout=5) == 1)
+        except Exception:  # whatever the reason, the database is not usable now
+            return False
+
+    async def _back_off_outage(self, size: int, error: BaseException) -> None:
+        self._outages += 1
+        delay = self._backoff(self._outages, self.transient_backoff)
+        log.warning(
+            "subscription %s: batch of %d will be delivered again in %.1fs: %s",
+            self.subscription,
+            size,
+            delay,
+            type(error).__name__,
+        )
+        await asyncio.sleep(delay)
+
+    def _backoff(self, failures: int, base: float | None = None) -> float:
+        return float(min((base or self.retry_backoff) * 2 ** (failures - 1), self.max_backoff))
+
     def _count(self, outcome: str) -> None:
         _processed.add(1, {"subscription": self.subscription, "outcome": outcome})
 
@@ -238,6 +355,15 @@ class _Incoming:
     message_id: str
     event: CloudEvent | None
     error: ContractError | None
+
+
+def _coordinates(record: ReceivedRecord) -> str:
+    return f"kafka:{record.topic}/{record.partition}/{record.offset}"
+
+
+def _describe(error: BaseException) -> str:
+    """The error for a dead letter's headers: its type and message, personal data masked."""
+    return redact(f"{type(error).__name__}: {error}")[:2000]
 
 
 def received(record: ConsumerRecord[Any, Any]) -> ReceivedRecord:

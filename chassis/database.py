@@ -42,9 +42,25 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    """One connection with the same codecs as the pool (for long-lived listeners and locks)."""
-    connection: asyncpg.Connection = await asyncpg.connect(dsn)
+# A long-lived connection whose peer vanishes (host died, network cut) is noticed within
+# about half a minute by both ends, instead of the kernels' default two hours.
+_KEEPALIVE_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+async def connect(dsn: str, *, keepalive: bool = False) -> asyncpg.Connection:
+    """One connection with the same codecs as the pool (for long-lived listeners). With
+    `keepalive`, the server probes the connection and drops it soon after its peer is gone,
+    and no statement may take longer than a minute."""
+    connection: asyncpg.Connection = await asyncpg.connect(
+        dsn,
+        command_timeout=60 if keepalive else None,
+        server_settings=_KEEPALIVE_SETTINGS if keepalive else None,
+    )
     await _init_connection(connection)
     return connection
 

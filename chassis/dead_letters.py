@@ -44,7 +44,7 @@ class DeadLetter:
 def dead_letter_message(letter: DeadLetter, subscription: str) -> OutboxMessage:
     """The `<topic>.dlq` record: the original bytes and key, the reason in headers."""
     record = letter.record
-    original = [(name, value.decode("utf-8", "replace")) for name, value in record.headers]
+    original = [(_text(name.encode()), _text(value)) for name, value in record.headers]
     return OutboxMessage(
         topic=dead_letter_topic(record.topic),
         payload=record.value,
@@ -52,7 +52,7 @@ def dead_letter_message(letter: DeadLetter, subscription: str) -> OutboxMessage:
         headers=(
             *original,
             ("dlq-reason", letter.reason),
-            ("dlq-error", letter.error[:2000]),
+            ("dlq-error", _text(letter.error.encode())[:2000]),
             ("dlq-subscription", subscription),
             ("dlq-source-topic", record.topic),
             ("dlq-source-partition", str(record.partition)),
@@ -76,7 +76,7 @@ async def record(
         letter.record.partition,
         letter.record.offset,
         letter.reason,
-        letter.error,
+        _text(letter.error.encode()),
         letter.record.value,
     )
 
@@ -94,3 +94,8 @@ async def blocked_subjects(
         list(set(subjects)),
     )
     return {row["subject"] for row in rows}
+
+
+def _text(raw: bytes) -> str:
+    """`raw` as text PostgreSQL can store (it refuses NUL in text and jsonb)."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")

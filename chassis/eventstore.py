@@ -1,8 +1,12 @@
 """Append-only event streams in PostgreSQL, one schema per service.
 
-The caller owns the transaction (see :class:`chassis.unit_of_work.UnitOfWork`); an append
-takes an EXCLUSIVE lock on the events table until that transaction ends, so global
-positions are handed out in commit order. Append last in a transaction to hold it briefly.
+Global positions are handed out in commit order: an append takes the schema's ordering
+lock (a transaction-scoped advisory lock, not a table lock) just before its insert and
+holds it until its transaction ends, so a reader that tracks the last position it saw
+never skips an event that committed late. The lock blocks only other appends, never
+readers, other writes or autovacuum; append last in a transaction so it is held for the
+insert and the commit only. :class:`chassis.unit_of_work.UnitOfWork` does exactly that: it
+collects a transaction's appends and writes them all at its commit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from chassis.database import Connection, Queryable, checked_schema
+from chassis.locks import lock_until_commit
 
 
 class ConcurrencyError(Exception):
@@ -101,7 +106,7 @@ class EventStore:
             await self._append_locked(connection, appends)
 
     async def _append_locked(self, connection: Connection, appends: Sequence[StreamAppend]) -> None:
-        await connection.execute(f"LOCK TABLE {self._table} IN EXCLUSIVE MODE")
+        await lock_until_commit(connection, f"dost.eventstore:{self.schema}")
         stream_ids = [append.stream_id for append in appends]
         current: dict[str, int] = dict(
             await connection.fetch(  # type: ignore[arg-type]

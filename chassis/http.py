@@ -1,7 +1,10 @@
-"""The HTTP side every service shares: lifespan, open endpoints, JSON errors, auth setup."""
+"""The HTTP side every service shares: lifespan, open endpoints, JSON errors, auth setup,
+and the limits every request meets (body size, no control characters in paths or queries)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -11,9 +14,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.specification import AsyncAPI
-from opentelemetry.trace import SpanKind
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth import Principal, Role, TokenVerifier, local_verifier, require_roles
 from chassis.runtime import ServiceRuntime
@@ -31,9 +37,15 @@ _ERROR_NAMES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "payload_too_large",
     422: "invalid_request",
+    500: "internal_error",
     503: "unavailable",
 }
+log = logging.getLogger(__name__)
+# Unicode category Cc (C0, DEL, C1): never part of an id, a code or a search term, and a NUL
+# cannot even be sent to PostgreSQL.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def token_verifier(settings: ChassisSettings) -> TokenVerifier:
@@ -64,6 +76,114 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return shaped
 
 
+async def reject_control_characters(request: Request) -> None:
+    """Dependency of every route: a 422 naming each path parameter or query value (or
+    name) holding a control character, before authorization or any handler runs."""
+    places = [
+        ("path", name)
+        for name, value in request.path_params.items()
+        if isinstance(value, str) and _CONTROL_CHARACTERS.search(value)
+    ]
+    places += [
+        ("query", _printable(name))
+        for name, value in request.query_params.multi_items()
+        if _CONTROL_CHARACTERS.search(name) or _CONTROL_CHARACTERS.search(value)
+    ]
+    if places:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "control_characters",
+                    "loc": place,
+                    "msg": "must not contain control characters",
+                }
+                for place in dict.fromkeys(places)
+            ]
+        )
+
+
+def _printable(text: str) -> str:
+    return _CONTROL_CHARACTERS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """The request body is longer than the service reads (answered 413)."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the request body is larger than {max_body_bytes} bytes",
+        )
+
+
+class RequestBodyLimit:
+    """ASGI middleware: a body over `max_body_bytes` is answered 413 in the JSON error shape.
+
+    A declared Content-Length over the limit is refused before anything is read; a body
+    without one (chunked) is counted chunk by chunk as the app reads it, and reading stops
+    at the first chunk past the limit, so an oversized body is never held in memory."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(self.max_body_bytes)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _error_response(too_large)(scope, receive, send)
+            return
+        received = 0
+        response_started = False
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise too_large
+            return message
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_noting_start)
+        except PayloadTooLarge:
+            # Routes answer it through the HTTPException handler; this catches a reader
+            # outside a route.
+            if response_started:
+                raise
+            await _error_response(too_large)(scope, receive, send)
+
+
+def _error_response(error: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.status_code, error.detail),
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
+
+
+def internal_error_response(request: Request, error: Exception) -> JSONResponse:
+    """The 500 answer to an error nothing else handled: logged in full (the log formatter
+    masks personal data), told to the client only as a trace id to quote."""
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("%s %s failed", request.method, route, exc_info=error)
+    span_context = trace.get_current_span().get_span_context()
+    trace_id = {"trace_id": format(span_context.trace_id, "032x")} if span_context.is_valid else {}
+    return JSONResponse(
+        error_body(500, "the service could not handle the request", **trace_id),
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
 def runtime_of(request: Request) -> ServiceRuntime:
     """The runtime of the service that received `request` (for routes)."""
     runtime: ServiceRuntime = request.app.state.runtime
@@ -78,7 +198,9 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """A FastAPI app that runs `runtime` in its lifespan and serves `/healthz`, `/readyz`,
-    `/metrics` and `/asyncapi` openly; every route in `routers` declares its own roles."""
+    `/metrics` and `/asyncapi` openly; every route in `routers` declares its own roles.
+
+    Every error, a 500 included, is answered in the JSON shape of :func:`error_body`."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -88,9 +210,17 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        dependencies=[Depends(reject_control_characters)],
+    )
     app.state.runtime = runtime
     app.state.token_verifier = token_verifier(runtime.settings)
+    # Added before the tracing middleware so that it runs inside it: a 413 is traced too.
+    app.add_middleware(RequestBodyLimit, max_body_bytes=runtime.settings.http_max_body_bytes)
 
     @app.middleware("http")
     async def trace_request(
@@ -103,7 +233,11 @@ def create_service_app(
             f"{request.method} request", context=parent, kind=SpanKind.SERVER
         ) as span:
             started = time.perf_counter()
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as error:  # anything a route let through: a 500, measured too
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                response = internal_error_response(request, error)
             route = getattr(request.scope.get("route"), "path", "unmatched")
             span.update_name(f"{request.method} {route}")
             span.set_attribute("http.request.method", request.method)
@@ -122,7 +256,11 @@ def create_service_app(
         checks = await runtime.readiness()
         ready = all(checks.values())
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
+            {
+                "status": "ready" if ready else "not_ready",
+                "checks": checks,
+                "problems": runtime.topic_problems or [],
+            },
             status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
@@ -139,11 +277,12 @@ def create_service_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            error_body(error.status_code, error.detail),
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
-        )
+        return _error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        # Only what escapes the tracing middleware itself comes here.
+        return internal_error_response(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """What every service runs alongside its routes: the pool and migrations, the Kafka broker
 with its subscribers, the outbox relay and the projection runners. Started and stopped
-in the app's lifespan; nothing connects at import time."""
+in the app's lifespan; nothing connects at import time. The service reports ready only once
+every topic it reads or writes exists with the configured number of partitions."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 
+from chassis.consumer import EventConsumer, subscribe
 from chassis.database import Database, migrate, ping
 from chassis.projections import Projection, ProjectionRunner
-from chassis.relay import OutboxRelay, kafka_producer
+from chassis.relay import relay_for
 from chassis.settings import ChassisSettings
 from chassis.telemetry import setup_telemetry, shutdown_telemetry
+from chassis.topics import TopicLayout, topic_problems
 from contracts import EventData
+from contracts.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
@@ -43,30 +48,38 @@ class ServiceRuntime:
             min_size=settings.database_pool_min,
             max_size=settings.database_pool_max,
         )
+        # Consumers only: events leave through the outbox relay, and topics are created by
+        # the operator's tooling, never on the fly by a subscriber.
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"dost-{name}",
-            enable_idempotence=settings.kafka_enable_idempotence,
-            acks="all",
             logger=logging.getLogger(f"dost.{name}.broker"),
+            consumer_only=True,
+            allow_auto_create_topics=False,
         )
-        self.relay = OutboxRelay(
-            dsn=settings.database_url,
-            schema=self.schema,
-            producer_factory=lambda: kafka_producer(
-                settings.kafka_bootstrap_servers,
-                enable_idempotence=settings.kafka_enable_idempotence,
-            ),
-            batch_size=settings.relay_batch_size,
-            poll_interval=settings.relay_poll_interval_s,
-        )
+        self._admin: AIOKafkaAdminClient | None = None  # readiness: does the cluster answer
+        self.topics: set[str] = set()
+        self.topic_problems: list[str] | None = None  # None until checked
+        self.topic_check_interval = 15.0
+        self._consuming = False
+        self.relay = relay_for(settings, self.schema)
         self.projections = [ProjectionRunner(self.database, self.schema, p) for p in projections]
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    def subscribe(
+        self, consumer: EventConsumer, topics: str | Sequence[str], *, description: str
+    ) -> None:
+        """Run `consumer` on `topics` (and write its dead letters to their `.dlq` topics)."""
+        names = [topics] if isinstance(topics, str) else list(topics)
+        subscribe(self.broker, consumer, names, self.settings, description=description)
+        self.topics.update(names)
+        self.topics.update(dead_letter_topic(name) for name in names)
+
     def document_events(self, *models: type[EventData]) -> None:
         """List the events this service publishes in its AsyncAPI document. (They are
         published through the outbox, never through these FastStream publishers.)"""
+        self.topics.update(model.topic for model in models)
         for model in models:
             self.broker.publisher(
                 model.topic,
@@ -98,11 +111,25 @@ class ServiceRuntime:
             )
             for runner in self.projections
         ]
-        await self.broker.start()
+        # Consume at once when the topics are right; otherwise keep checking in the
+        # background (not ready meanwhile) until an operator has created them.
+        if not await self._start_consuming():
+            self._tasks.append(
+                asyncio.create_task(
+                    self._start_consuming_when_topics_are_right(self._stop),
+                    name=f"{self.name}-topics",
+                )
+            )
 
     async def stop(self) -> None:
         """Stop consuming first, then let the relay flush what it holds, then close."""
-        await self.broker.stop()
+        if self._consuming:
+            await self.broker.stop()
+            self._consuming = False
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
+            self._admin = None
         self._stop.set()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,12 +141,64 @@ class ServiceRuntime:
         await self.database.close()
         shutdown_telemetry()
 
+    async def _start_consuming_when_topics_are_right(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.topic_check_interval)
+            if not stop.is_set() and await self._start_consuming():
+                return
+
+    async def _start_consuming(self) -> bool:
+        """Start the subscribers if every topic the service uses is as configured; True
+        once they run. What is wrong is kept for /readyz and logged once."""
+        try:
+            problems = await topic_problems(
+                self.settings.kafka_bootstrap_servers,
+                sorted(self.topics),
+                TopicLayout.from_settings(self.settings),
+            )
+        except Exception as error:  # the broker is unreachable or refuses: not ready yet
+            problems = [f"the broker could not describe the topics: {type(error).__name__}"]
+        if problems != self.topic_problems:
+            for problem in problems:
+                log.error("%s: %s", self.name, problem)
+        self.topic_problems = problems
+        if problems:
+            return False
+        try:
+            await self.broker.start()
+        except Exception as error:  # e.g. a topic deleted since the check: try again later
+            log.error("%s: consumers could not start: %s", self.name, type(error).__name__)
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            return False
+        self._consuming = True
+        return True
+
+    async def _broker_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(3):
+                if self._admin is None:
+                    admin = AIOKafkaAdminClient(
+                        bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                        request_timeout_ms=3_000,
+                    )
+                    await admin.start()
+                    self._admin = admin
+                return bool(await self._admin.describe_cluster())
+        except Exception:  # a broken connection is "not ready", whatever its exception type
+            return False
+
     async def readiness(self) -> dict[str, bool]:
         """Each dependency and whether it is usable now."""
         database_ok = await ping(self.database.pool) if self._tasks else False
-        try:
-            broker_ok = bool(await self.broker.ping(timeout=2.0))
-        except Exception:  # a broken connection is "not ready", whatever its exception type
-            broker_ok = False
-        background_ok = bool(self._tasks) and not any(task.done() for task in self._tasks)
-        return {"database": database_ok, "broker": broker_ok, "background_tasks": background_ok}
+        background_ok = bool(self._tasks) and not any(
+            task.done() for task in self._tasks if not task.get_name().endswith("-topics")
+        )
+        return {
+            "database": database_ok,
+            "broker": await self._broker_answers(),
+            "topics": self.topic_problems == [],
+            "consumers": self._consuming,
+            "background_tasks": background_ok,
+        }

@@ -30,13 +30,32 @@ class ChassisSettings(BaseSettings):
         LOCAL_KAFKA_BOOTSTRAP, alias="KAFKA_BOOTSTRAP_SERVERS", description="host:port[,host:port]"
     )
     kafka_enable_idempotence: bool = Field(
-        False,
+        True,
         alias="KAFKA_ENABLE_IDEMPOTENCE",
-        description="Idempotent producer; off by default because not every broker supports it.",
+        description="Idempotent producer (Apache Kafka); the local stack's broker lacks it.",
     )
+    kafka_request_timeout_ms: int = Field(15_000, alias="KAFKA_REQUEST_TIMEOUT_MS", ge=1000)
     kafka_session_timeout_ms: int = Field(10_000, alias="KAFKA_SESSION_TIMEOUT_MS", ge=1000)
     kafka_heartbeat_interval_ms: int = Field(3_000, alias="KAFKA_HEARTBEAT_INTERVAL_MS", ge=100)
     kafka_max_batch_records: int = Field(500, alias="KAFKA_MAX_BATCH_RECORDS", ge=1)
+    kafka_topic_partitions: int = Field(
+        6, alias="KAFKA_TOPIC_PARTITIONS", ge=1, description="Partitions of every topic."
+    )
+    kafka_topic_replication_factor: int = Field(
+        3, alias="KAFKA_TOPIC_REPLICATION_FACTOR", ge=1, description="Copies of every topic."
+    )
+    kafka_topic_min_insync_replicas: int = Field(
+        2,
+        alias="KAFKA_TOPIC_MIN_INSYNC_REPLICAS",
+        ge=1,
+        description="Copies that must have a record before it is acknowledged.",
+    )
+    kafka_topic_retention_ms: int = Field(
+        30 * 24 * 3600 * 1000,
+        alias="KAFKA_TOPIC_RETENTION_MS",
+        ge=-1,
+        description="How long topics keep records (-1: forever).",
+    )
     state_dir: Path = Field(
         DEFAULT_STATE_DIR, alias="DOST_STATE_DIR", description="Local state: keys, traces, data."
     )
@@ -50,3 +69,15 @@ class ChassisSettings(BaseSettings):
     auth_roles_claim: str = Field("roles", alias="AUTH_ROLES_CLAIM")
     relay_batch_size: int = Field(500, alias="OUTBOX_RELAY_BATCH_SIZE", ge=1)
     relay_poll_interval_s: float = Field(1.0, alias="OUTBOX_RELAY_POLL_INTERVAL", gt=0)
+    http_max_body_bytes: int = Field(
+        262_144,
+        alias="HTTP_MAX_BODY_BYTES",
+        ge=1,
+        description="Largest HTTP request body a service reads; larger ones are answered 413.",
+    )
+    relay_lease_seconds: float = Field(
+        30.0,
+        alias="OUTBOX_RELAY_LEASE_SECONDS",
+        gt=1,
+        description="A relay that stops renewing its lease is replaced after this long.",
+    )

@@ -1,51 +1,178 @@
-"""A unit of work: one transaction in which a handler loads, appends and publishes."""
+"""A unit of work: one transaction in which a handler loads, appends and publishes.
+
+Appends and outbox messages are collected while the handler runs and written together at
+the commit: the event store's ordering lock is then held only for that last insert and the
+commit, never while a handler (or a consumer's whole batch) is still working. A stale
+expected version is reported as early as possible (against what is committed, when the
+handler appends) and checked again, under the lock, at the commit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from chassis import outbox
 from chassis.database import Connection, Database
-from chassis.eventstore import ConcurrencyError, EventStore
+from chassis.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent, StreamAppend
+from chassis.locks import lock_until_commit
 from contracts import CloudEvent
 
 T = TypeVar("T")
 
 
+@dataclass
+class _PendingStream:
+    expected_version: int
+    events: list[NewEvent] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        return self.expected_version + len(self.events)
+
+
+@dataclass(frozen=True)
+class Savepoint:
+    """What a unit of work had queued when a savepoint began."""
+
+    messages: int
+    appended: dict[str, int]
+
+
 class UnitOfWork:
-    """The connection of an open transaction, the service's event store, and the messages
-    to publish when (and only if) the transaction commits."""
+    """The connection of an open transaction, the service's event store, and what to write
+    when (and only if) the transaction commits: appended events and outbox messages."""
 
     def __init__(self, connection: Connection, schema: str) -> None:
         self.connection = connection
         self.schema = schema
         self.events = EventStore(schema)
-        self._pending: list[outbox.OutboxMessage] = []
+        self._messages: list[outbox.OutboxMessage] = []
+        self._streams: dict[str, _PendingStream] = {}
+
+    # --- publishing -----------------------------------------------------------------------
 
     def publish(self, event: CloudEvent, *, topic: str | None = None) -> None:
         """Queue `event` for its topic; it is written to the outbox with the commit."""
-        self._pending.append(outbox.message_for(event, topic))
+        self._messages.append(outbox.message_for(event, topic))
 
     def publish_raw(self, message: outbox.OutboxMessage) -> None:
         """Queue a ready-made record (dead letters keep the original bytes)."""
-        self._pending.append(message)
+        self._messages.append(message)
 
-    def drop_pending(self) -> None:
-        """Forget queued messages (their savepoint was rolled back)."""
-        self._pending.clear()
+    # --- event streams --------------------------------------------------------------------
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> int:
+        """Append `events` to `stream_id` after `expected_version` at the commit; returns
+        the stream's new version. :class:`ConcurrencyError` at once if the stream is known
+        to be elsewhere, or at the commit if another writer commits first."""
+        pending = self._streams.get(stream_id)
+        current = (
+            pending.version
+            if pending is not None
+            else await self.events.stream_version(self.connection, stream_id)
+        )
+        if current != expected_version:
+            raise ConcurrencyError(
+                f"stream {stream_id} is at version {current}, expected {expected_version}"
+            )
+        if pending is None:
+            pending = self._streams[stream_id] = _PendingStream(expected_version)
+        pending.events.extend(events)
+        return pending.version
+
+    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after `after_version`, including those appended in this unit
+        of work and not yet committed (their `position` is 0 until then)."""
+        stored = await self.events.read_stream(self.connection, stream_id, after_version)
+        pending = self._streams.get(stream_id)
+        if pending is None:
+            return stored
+        now = datetime.now(UTC)
+        return stored + [
+            RecordedEvent(
+                position=0,
+                stream_id=stream_id,
+                version=version,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                data=dict(event.data),
+                metadata=dict(event.metadata),
+                recorded_at=now,
+            )
+            for version, event in enumerate(pending.events, start=pending.expected_version + 1)
+            if version > after_version
+        ]
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's version, counting what this unit of work appended to it."""
+        pending = self._streams.get(stream_id)
+        if pending is not None:
+            return pending.version
+        return await self.events.stream_version(self.connection, stream_id)
+
+    # --- serialisation and savepoints -----------------------------------------------------
+
+    async def serialize_on(self, name: str) -> None:
+        """Make every other unit of work that serialises on `name` wait for this one to end
+        (a transaction-scoped advisory lock): take it before reading what a decision
+        depends on, so two decisions about the same thing never see the same past."""
+        await lock_until_commit(self.connection, f"{self.schema}:{name}")
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Savepoint]:
+        """A nested transaction: if the block raises, its database writes are rolled back
+        and so are the events and messages it queued; what was queued before it stays."""
+        mark = Savepoint(
+            len(self._messages), {stream: len(p.events) for stream, p in self._streams.items()}
+        )
+        try:
+            async with self.connection.transaction():
+                yield mark
+        except BaseException:
+            self._rollback_to(mark)
+            raise
+
+    def published_since(self, mark: Savepoint) -> list[outbox.OutboxMessage]:
+        """The messages queued since `mark` was taken."""
+        return self._messages[mark.messages :]
+
+    def _rollback_to(self, mark: Savepoint) -> None:
+        del self._messages[mark.messages :]
+        for stream_id in list(self._streams):
+            kept = mark.appended.get(stream_id)
+            if kept is None:
+                del self._streams[stream_id]
+            else:
+                del self._streams[stream_id].events[kept:]
+
+    # --- commit ---------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write queued messages to the outbox now, inside the transaction."""
-        pending, self._pending = self._pending, []
-        await outbox.put(self.connection, self.schema, pending)
+        """Write the queued messages and events now, inside the transaction. The events go
+        last: from here to the commit this transaction holds the store's ordering lock."""
+        messages, self._messages = self._messages, []
+        streams, self._streams = self._streams, {}
+        await outbox.put(self.connection, self.schema, messages)
+        await self.events.append_batch(
+            self.connection,
+            [
+                StreamAppend(stream_id, pending.expected_version, pending.events)
+                for stream_id, pending in streams.items()
+            ],
+        )
 
 
 @asynccontextmanager
 async def unit_of_work(database: Database, schema: str) -> AsyncIterator[UnitOfWork]:
-    """Open a transaction; commit it with the queued outbox messages if the block succeeds,
-    roll everything back if it raises."""
+    """Open a transaction; commit it with the queued events and outbox messages if the
+    block succeeds, roll everything back if it raises."""
     async with database.pool.acquire() as connection, connection.transaction():
         work = UnitOfWork(connection, schema)
         yield work

@@ -1,9 +1,10 @@
 """What crosses a service boundary: CloudEvents envelopes, event and command models, topics.
 
-Every event and command travels as a CloudEvents 1.0 structured-mode JSON document whose
-`type` is `dost.<context>.<Name>.v<major>`. The :mod:`contracts.registry` maps each type
-name to its pydantic model; :func:`decode` turns bytes into a typed envelope or raises a
-:class:`ContractError` that says what was wrong.
+Every event and command the platform publishes is a CloudEvents 1.0 structured-mode JSON
+document whose `type` is `dost.<context>.<Name>.v<major>`. The :mod:`contracts.registry` maps
+each type name to its pydantic model; :func:`decode_record` turns a Kafka record, in
+structured or binary content mode, into a typed envelope (:func:`decode` does so for a
+structured-mode document alone) or raises a :class:`ContractError` that says what was wrong.
 """
 
 from contracts.envelope import CloudEvent, new_cloud_event
@@ -13,6 +14,7 @@ from contracts.errors import (
     NotACloudEvent,
     UnknownEventType,
 )
+from contracts.kafka_binding import decode_record
 from contracts.registry import EventData, decode, encode, event_model, registered_types
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "NotACloudEvent",
     "UnknownEventType",
     "decode",
+    "decode_record",
     "encode",
     "event_model",
     "new_cloud_event",

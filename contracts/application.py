@@ -16,6 +16,7 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -23,7 +24,16 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from contracts.types import Benefit, Iban, Language, Money, NationalId, PhoneNumber
+from contracts.types import (
+    Benefit,
+    CalendarDate,
+    Iban,
+    Language,
+    Money,
+    NationalId,
+    PersonName,
+    PhoneNumber,
+)
 
 AGENCY_TIME_ZONE = ZoneInfo("Asia/Baku")
 
@@ -41,8 +51,14 @@ class Applicant(_Strict):
     """The person applying; reachable by phone or e-mail (checked with the application)."""
 
     national_id: NationalId
-    full_name: str = Field(min_length=1, max_length=200, description="Name as on the ID card.")
-    birth_date: date = Field(description="Date of birth; not in the future.")
+    full_name: PersonName = Field(
+        min_length=1,
+        max_length=200,
+        description="Name as on the ID card: one line, not blank; surrounding spaces are dropped.",
+    )
+    birth_date: CalendarDate = Field(
+        description="Date of birth, YYYY-MM-DD: from 1900-01-01, not in the future."
+    )
     phone: PhoneNumber | None = None
     email: EmailStr | None = Field(None, max_length=254, description="E-mail address.")
     language: Language = Field(Language.AZ, description="Language for messages: az, ru or en.")
@@ -58,27 +74,33 @@ class Applicant(_Strict):
 
 
 class OldAgePensionFacts(_Strict):
-    insurance_years: int = Field(ge=0, le=70, description="Years of recorded insurance, 0-70.")
+    insurance_years: StrictInt = Field(
+        ge=0, le=70, description="Years of recorded insurance, 0-70."
+    )
 
 
 class DisabilityBenefitFacts(_Strict):
-    disability_group: int = Field(ge=1, le=3, description="Assessed disability group, 1-3.")
-    assessment_date: date = Field(description="Date of the medical-social assessment.")
+    disability_group: StrictInt = Field(ge=1, le=3, description="Assessed disability group, 1-3.")
+    assessment_date: CalendarDate = Field(
+        description="Date of the medical-social assessment, YYYY-MM-DD."
+    )
 
 
 class UnemploymentBenefitFacts(_Strict):
     registered_unemployed: StrictBool = Field(description="Registered with the employment service.")
-    insured_months_last_18: int = Field(ge=0, le=18, description="Insured months in the last 18.")
+    insured_months_last_18: StrictInt = Field(
+        ge=0, le=18, description="Insured months in the last 18."
+    )
     average_monthly_wage: Money = Field(description="Average insured monthly wage, AZN.")
 
 
 class TargetedSocialAssistanceFacts(_Strict):
-    household_members: int = Field(ge=1, le=20, description="People in the household, 1-20.")
+    household_members: StrictInt = Field(ge=1, le=20, description="People in the household, 1-20.")
     household_monthly_income: Money = Field(description="Total household income a month, AZN.")
 
 
 class ChildbirthAllowanceFacts(_Strict):
-    child_birth_date: date = Field(description="The child's date of birth.")
+    child_birth_date: CalendarDate = Field(description="The child's date of birth, YYYY-MM-DD.")
 
 
 BenefitFacts = (

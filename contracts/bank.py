@@ -6,6 +6,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts.registry import EventData, event_model
 from contracts.topics import BANK_SETTLEMENTS
+from contracts.types import PlainText
 
 
 @event_model("dost.bank.PaymentSettled.v1", topic=BANK_SETTLEMENTS)
@@ -21,4 +22,4 @@ class PaymentReturned(EventData):
     """The bank could not credit the account and returned the money."""
 
     instruction_id: str = Field(description="The payment instruction's id.")
-    reason: str = Field(min_length=1, max_length=500, description="The bank's reason.")
+    reason: PlainText = Field(min_length=1, max_length=500, description="The bank's reason.")

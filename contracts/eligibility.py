@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.registry import EventData, event_model
 from contracts.topics import ELIGIBILITY_EVENTS
-from contracts.types import Benefit, Money
+from contracts.types import Benefit, Money, PlainText
 
 
 class _Part(BaseModel):
@@ -81,7 +81,23 @@ class ReviewCompleted(EventData):
     case_id: str
     outcome: Literal["approved", "rejected"]
     reasons: list[str]
-    note: str | None = None
+    note: PlainText | None = None
     reviewed_by: str
     reviewed_at: AwareDatetime
     overrides_automated_rejection: bool = False
+
+
+@event_model("dost.eligibility.WithdrawalRejected.v1", topic=ELIGIBILITY_EVENTS)
+class WithdrawalRejected(EventData):
+    """A withdrawal reached eligibility after the case was decided: the decision stands.
+
+    Eligibility is the authority on whether a withdrawal came in time. Intake accepts a
+    withdrawal before it has learned of a decision; when eligibility had decided first, it
+    answers with this event and every context keeps the decision (the case is paid if
+    approved). A withdrawal that came in time closes the case with no decision at all."""
+
+    case_id: str
+    decision: Literal["approved", "rejected"] = Field(description="The decision that stands.")
+    reason: Literal["decided_before_withdrawal"] = "decided_before_withdrawal"
+    withdrawal_id: str = Field(description="CloudEvent id of the ApplicationWithdrawn event.")
+    rejected_at: AwareDatetime

@@ -1,14 +1,33 @@
-"""The CloudEvents 1.0 envelope (structured JSON mode) every event and command travels in."""
+"""The CloudEvents 1.0 envelope every event and command travels in.
+
+String attributes never hold control characters, whether built here or decoded, so whatever
+the platform publishes its own consumers can decode."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 TYPE_NAME_PATTERN = r"^dost\.[a-z][a-z_]*\.[A-Z][A-Za-z]+\.v[1-9][0-9]*$"
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _without_control_characters(value: str) -> str:
+    # Attributes become inbox keys, log fields and Kafka headers: PostgreSQL text cannot hold
+    # U+0000, and a line break or escape in an id forges log lines.
+    if CONTROL_CHARACTERS.search(value):
+        raise PydanticCustomError(
+            "control_character", "must not contain control characters (U+0000-U+001F, U+007F)"
+        )
+    return value
+
+
+AttributeText = Annotated[str, AfterValidator(_without_control_characters)]
 
 
 class CloudEvent(BaseModel):
@@ -17,20 +36,20 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     specversion: Literal["1.0"] = Field("1.0", description="CloudEvents specification version.")
-    id: str = Field(
+    id: AttributeText = Field(
         min_length=1,
         max_length=200,
         description="Unique id of this event; for commands it is also the idempotency key.",
     )
-    source: str = Field(
+    source: AttributeText = Field(
         min_length=1, max_length=500, description="URI-reference of the system that produced it."
     )
-    type: str = Field(
+    type: AttributeText = Field(
         pattern=r"^[A-Za-z0-9._-]+$",
         max_length=200,
         description="Event type name, `dost.<context>.<Name>.v<major>`.",
     )
-    subject: str | None = Field(
+    subject: AttributeText | None = Field(
         None, max_length=200, description="The case id, where the event belongs to one case."
     )
     time: AwareDatetime = Field(description="When the fact happened (RFC 3339, with offset).")
@@ -38,13 +57,13 @@ class CloudEvent(BaseModel):
         "application/json", description="Always application/json."
     )
     data: Any = Field(description="The event's payload; its schema is given by `type`.")
-    correlationid: str | None = Field(
+    correlationid: AttributeText | None = Field(
         None, max_length=200, description="Id of the request or command that started this chain."
     )
-    causationid: str | None = Field(
+    causationid: AttributeText | None = Field(
         None, max_length=200, description="Id of the event or command that directly caused this."
     )
-    traceparent: str | None = Field(
+    traceparent: AttributeText | None = Field(
         None, max_length=100, description="W3C trace context of the span that produced it."
     )
 

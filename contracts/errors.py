@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from contracts.envelope import CONTROL_CHARACTERS
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,19 @@ class FieldError:
         return {"loc": self.loc, "msg": self.msg, "type": self.kind}
 
 
+def dotted_path(parts: Iterable[str | int]) -> str:
+    """A field's location as `data.applicant.full_name` (list positions as numbers).
+
+    Control characters in a part (a sender's object key may hold any) are written as
+    `\\uXXXX` escapes, so the path can go into logs, headers and PostgreSQL text."""
+    return printable(".".join(str(part) for part in parts))
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (U+0000-U+001F, U+007F) as a `\\uXXXX` escape."""
+    return CONTROL_CHARACTERS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
 def field_errors_from_pydantic(
     errors: list[Any], prefix: tuple[str | int, ...] = ()
 ) -> list[FieldError]:
@@ -27,8 +43,10 @@ def field_errors_from_pydantic(
     """
     converted = []
     for error in errors:
-        loc = ".".join(str(part) for part in (*prefix, *error["loc"]))
-        converted.append(FieldError(loc=loc or "body", msg=error["msg"], kind=error["type"]))
+        loc = dotted_path((*prefix, *error["loc"]))
+        converted.append(
+            FieldError(loc=loc or "body", msg=printable(error["msg"]), kind=error["type"])
+        )
     return converted
 
 
@@ -49,7 +67,9 @@ class ContractError(Exception):
 
 @dataclass
 class NotACloudEvent(ContractError):
-    """The bytes are not JSON, or not a CloudEvents 1.0 structured-mode document."""
+    """The record is not a CloudEvent we can read: not JSON, nested too deeply, an unsupported
+    content type or event format, or an envelope that breaks CloudEvents 1.0 (in either
+    content mode)."""
 
     reason: str = "not_a_cloudevent"
 

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contracts.application import ApplicationBody
 from contracts.registry import EventData, event_model
 from contracts.topics import INTAKE_COMMANDS, INTAKE_EVENTS
+from contracts.types import PlainText
 
 
 @event_model("dost.intake.SubmitApplication.v1", topic=INTAKE_COMMANDS)
@@ -35,7 +36,7 @@ class ApplicationWithdrawn(EventData):
     case_id: str
     withdrawn_at: AwareDatetime
     withdrawn_by: str = Field(description="Subject of the clerk who recorded it.")
-    reason: str | None = Field(None, max_length=500)
+    reason: PlainText | None = Field(None, max_length=500)
 
 
 class RejectedField(BaseModel):

@@ -11,11 +11,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.envelope import TYPE_NAME_PATTERN, CloudEvent
 from contracts.errors import (
+    FieldError,
     InvalidEventData,
     NotACloudEvent,
     UnknownEventType,
+    dotted_path,
     field_errors_from_pydantic,
 )
+
+MAX_DATA_DEPTH = 64
+"""How deep arrays and objects may nest inside `data`; no contract comes near, and deeper
+input only costs the consumer stack and time."""
+_NUL_IN_VALUE = "must not contain the NUL character (U+0000)"
+_NUL_IN_KEY = "field name must not contain the NUL character (U+0000)"
 
 
 class EventData(BaseModel):
@@ -73,14 +81,40 @@ def encode(event: CloudEvent) -> bytes:
 
 
 def decode(raw: bytes | str) -> CloudEvent:
-    """Bytes to an envelope whose `data` is the registered model instance.
+    """Structured-mode bytes (a CloudEvents JSON document) to an envelope whose `data` is the
+    registered model instance. For Kafka records use :func:`contracts.decode_record`, which
+    reads binary content mode too.
 
     Raises :class:`NotACloudEvent`, :class:`UnknownEventType` or :class:`InvalidEventData`.
     """
+    return decode_document(parse_json(raw))
+
+
+def parse_json(raw: bytes | str, *, what: str = "body") -> Any:
+    """JSON text to Python values, or :class:`NotACloudEvent` saying why `what` is not JSON.
+
+    Text nested too deeply for the parser, which raises RecursionError, is one of the reasons;
+    so is an integer too long to convert, which raises a plain ValueError."""
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise NotACloudEvent(detail=f"body is not JSON: {error}") from None
+        return json.loads(raw)
+    except RecursionError:
+        raise NotACloudEvent(detail=f"{what} is too deeply nested to parse") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise NotACloudEvent(detail=f"{what} is not JSON: {error}") from None
+
+
+def decode_document(document: Any) -> CloudEvent:
+    """A parsed CloudEvents document (attributes and `data` in one object, whichever content
+    mode carried it) to an envelope whose `data` is the registered model instance.
+
+    Every rule is checked here, so both content modes obey the same ones:
+    :class:`NotACloudEvent` when the envelope breaks CloudEvents 1.0 (an attribute missing,
+    malformed or holding a control character, one error per attribute), when there is no
+    `data`, or when `data` nests arrays and objects more than :data:`MAX_DATA_DEPTH` deep;
+    :class:`UnknownEventType` when no model is registered for `type`;
+    :class:`InvalidEventData` listing every field of `data` that breaks its model or holds
+    U+0000 (in a value or in a key), which PostgreSQL cannot store.
+    """
     if not isinstance(document, dict):
         raise NotACloudEvent(detail="body is JSON but not an object")
     if "specversion" not in document:
@@ -89,20 +123,21 @@ def decode(raw: bytes | str) -> CloudEvent:
         envelope = CloudEvent.model_validate(document)
     except ValidationError as error:
         raise NotACloudEvent(
-            detail="body is not a CloudEvents 1.0 structured-mode document",
+            detail="the envelope does not satisfy CloudEvents 1.0",
             errors=field_errors_from_pydantic(error.errors()),
         ) from None
     if "data" not in document:
         raise NotACloudEvent(detail="the envelope has no data")
     model = model_for(envelope.type)
+    errors = _nul_characters(envelope.data)
     try:
         data = model.model_validate(envelope.data)
     except ValidationError as error:
+        errors += field_errors_from_pydantic(error.errors(), prefix=("data",))
+    if errors:
         raise InvalidEventData(
-            detail=f"data does not satisfy {envelope.type}",
-            errors=field_errors_from_pydantic(error.errors(), prefix=("data",)),
-            envelope=envelope,
-        ) from None
+            detail=f"data does not satisfy {envelope.type}", errors=errors, envelope=envelope
+        )
     return envelope.model_copy(update={"data": data})
 
 
@@ -118,6 +153,27 @@ def envelope_schema(model: type[EventData]) -> dict[str, Any]:
     if defs:
         schema["$defs"] = defs
     return schema
+
+
+def _nul_characters(data: Any) -> list[FieldError]:
+    """Every place in `data` holding U+0000, in document order; :class:`NotACloudEvent` if
+    arrays and objects nest deeper than :data:`MAX_DATA_DEPTH` (walked without recursion)."""
+    found: list[FieldError] = []
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(data, ("data",))]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(FieldError(dotted_path(path), _NUL_IN_VALUE, "nul_character"))
+        if not isinstance(value, dict | list):
+            continue
+        if len(path) > MAX_DATA_DEPTH:
+            raise NotACloudEvent(detail=f"data nests more than {MAX_DATA_DEPTH} levels deep")
+        members = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        for name, _ in members:
+            if isinstance(name, str) and "\x00" in name:
+                found.append(FieldError(dotted_path((*path, name)), _NUL_IN_KEY, "nul_character"))
+        pending.extend((member, (*path, name)) for name, member in reversed(members))
+    return found
 
 
 def _load_all_contracts() -> None:

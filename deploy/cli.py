@@ -39,6 +39,18 @@ def _topics(_arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_status(arguments: argparse.Namespace) -> int:
+    from deploy.operations import print_outbox_status
+
+    return asyncio.run(print_outbox_status(ChassisSettings(), arguments.schema))
+
+
+def _outbox_retry(arguments: argparse.Namespace) -> int:
+    from deploy.operations import retry_outbox
+
+    return asyncio.run(retry_outbox(ChassisSettings(), arguments.schema, arguments.position))
+
+
 def _export_contracts(_arguments: argparse.Namespace) -> int:
     from contracts.compatibility import export
 
@@ -71,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = commands.add_parser("topics", help="create the public topics and their DLQs")
     topics.set_defaults(run=_topics)
+
+    outbox = commands.add_parser("outbox", help="messages waiting to leave for Kafka")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = outbox_commands.add_parser(
+        "status", help="queued and parked messages per service schema, with their errors"
+    )
+    status.add_argument("--schema", help="one service schema (default: every one)")
+    status.set_defaults(run=_outbox_status)
+    retry = outbox_commands.add_parser("retry", help="send parked messages again now")
+    retry.add_argument("--schema", required=True, help="the service schema, e.g. intake")
+    retry.add_argument("--position", type=int, help="only this message (default: all parked)")
+    retry.set_defaults(run=_outbox_retry)
 
     contracts = commands.add_parser("contracts", help="event contracts")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)

@@ -22,9 +22,7 @@ def infrastructure() -> Iterator[Infrastructure]:
 def settings(infrastructure: Infrastructure) -> ChassisSettings:
     """Shared settings for tests; short group timeouts so consumers join quickly."""
     return ChassisSettings(
-        DATABASE_URL=infrastructure.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=infrastructure.bootstrap_servers,
-        DOST_STATE_DIR=infrastructure.state_dir,
+        **infrastructure.environment,  # type: ignore[arg-type]
         KAFKA_SESSION_TIMEOUT_MS=2000,
         KAFKA_HEARTBEAT_INTERVAL_MS=500,
         OUTBOX_RELAY_POLL_INTERVAL=0.2,

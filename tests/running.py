@@ -15,14 +15,18 @@ from chassis.settings import ChassisSettings
 
 @contextlib.asynccontextmanager
 async def running_relay(
-    settings: ChassisSettings, schema: str, batch_size: int = 100
+    settings: ChassisSettings, schema: str, batch_size: int = 100, lease_seconds: float = 5.0
 ) -> AsyncIterator[OutboxRelay]:
     relay = OutboxRelay(
         dsn=settings.database_url,
         schema=schema,
-        producer_factory=lambda: kafka_producer(settings.kafka_bootstrap_servers),
+        producer_factory=lambda: kafka_producer(
+            settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+        ),
         batch_size=batch_size,
         poll_interval=0.2,
+        lease_seconds=lease_seconds,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))

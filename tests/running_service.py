@@ -14,9 +14,12 @@ from deploy.local.processes import free_port
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, *, ready_timeout: float = 60.0) -> AsyncIterator[str]:
+async def serving(
+    app: FastAPI, *, ready_timeout: float = 60.0, wait_until_ready: bool = True
+) -> AsyncIterator[str]:
     """Serve `app` (lifespan included) on a free loopback port until the block ends;
-    yields its base URL once /readyz answers 200."""
+    yields its base URL once /readyz answers 200 (or, without `wait_until_ready`, once
+    /healthz does)."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
@@ -33,7 +36,8 @@ async def serving(app: FastAPI, *, ready_timeout: float = 60.0) -> AsyncIterator
                         task.result()
                         raise RuntimeError("the service stopped before it was ready")
                     with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get("/readyz")).status_code == 200:
+                        probe = "/readyz" if wait_until_ready else "/healthz"
+                        if (await client.get(probe)).status_code == 200:
                             break
                     await asyncio.sleep(0.1)
         yield base_url

@@ -13,12 +13,23 @@ from deploy.local.processes import spawn, stop, wait_for_port
 
 
 class LocalBroker:
-    """Start and stop one Tansu broker listening on `host:port`."""
+    """Start and stop one Tansu broker listening on `host:port`.
 
-    def __init__(self, log_path: Path, *, port: int, host: str = "127.0.0.1") -> None:
+    Clients learn the broker's address from its metadata: `host:advertised_port`, which is
+    `port` unless another is given (say, a proxy's in front of the broker)."""
+
+    def __init__(
+        self,
+        log_path: Path,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        advertised_port: int | None = None,
+    ) -> None:
         self.log_path = log_path
         self.host = host
         self.port = port
+        self.advertised_port = port if advertised_port is None else advertised_port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -36,7 +47,7 @@ class LocalBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.host}:{self.advertised_port}",
                 "--storage-engine",
                 "memory://tansu/",
             ],

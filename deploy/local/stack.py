@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 
 from chassis.auth import ensure_local_signing_key
+from chassis.settings import ChassisSettings
+from chassis.topics import TopicLayout
 from deploy.local.broker import LocalBroker
 from deploy.local.postgres import LocalPostgres
 from deploy.local.processes import port_in_use, spawn, stop
@@ -44,6 +46,21 @@ SERVICES = (
     ServiceSpec("payments", "services.payments", 8003),
     ServiceSpec("notifications", "services.notifications", 8004),
 )
+
+
+LOCAL_BROKER_SETTINGS = {
+    # The local broker is a single node that keeps messages in memory and does not support
+    # the idempotent producer; a real cluster keeps the defaults (3 copies, 2 in sync,
+    # idempotence on).
+    "KAFKA_ENABLE_IDEMPOTENCE": "false",
+    "KAFKA_TOPIC_REPLICATION_FACTOR": "1",
+    "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "1",
+}
+
+
+def local_broker_environment() -> dict[str, str]:
+    """The settings a service needs to use the local broker, unless the caller set them."""
+    return {name: os.environ.get(name, value) for name, value in LOCAL_BROKER_SETTINGS.items()}
 
 
 class StackError(RuntimeError):
@@ -92,7 +109,10 @@ class LocalStack:
             self.broker = LocalBroker(self.state_dir / "logs" / "broker.log", port=self.broker_port)
             bootstrap = self.broker.start()
         environment["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-        asyncio.run(ensure_topics(bootstrap))
+        if self.broker is not None:
+            environment.update(local_broker_environment())
+        layout = TopicLayout.from_settings(ChassisSettings(**environment))  # type: ignore[arg-type]
+        asyncio.run(ensure_topics(bootstrap, layout=layout))
         return environment
 
     def start_services(self, environment: dict[str, str]) -> None:

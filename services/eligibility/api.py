@@ -5,15 +5,22 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chassis.auth import Principal, Role, require_roles
 from chassis.http import runtime_of
+from chassis.http_parameters import CorrelationId, Page, PageSize, PathId
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
+from contracts.types import PlainText
 from services.eligibility import handlers, projections
 from services.eligibility.domain.case import EligibilityCase
-from services.eligibility.domain.errors import CaseNotFound, NotReviewable, ReviewForbidden
+from services.eligibility.domain.errors import (
+    ApprovalBlocked,
+    CaseNotFound,
+    NotReviewable,
+    ReviewForbidden,
+)
 from services.eligibility.domain.rules import REJECTION_REASONS
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
@@ -38,7 +45,7 @@ class ReviewDecision(BaseModel):
         max_length=20,
         description=f"Reason codes, required to reject: {', '.join(sorted(REJECTION_REASONS))}.",
     )
-    note: str | None = Field(None, max_length=2000)
+    note: PlainText | None = Field(None, max_length=2000)
 
     @field_validator("reasons")
     @classmethod
@@ -67,8 +74,8 @@ class ReviewOutcome(BaseModel):
 async def list_reviews(
     request: Request,
     _principal: Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.SUPERVISOR))],
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Page = 1,
+    page_size: PageSize = 50,
 ) -> list[ReviewItem]:
     runtime = runtime_of(request)
     queued = await projections.review_queue(
@@ -83,14 +90,18 @@ async def list_reviews(
     responses={
         403: {"description": "Four-eyes, or an override without a supervisor"},
         404: {"description": "Unknown case"},
-        409: {"description": "Nothing to review, or already decided"},
+        409: {
+            "description": "Nothing to review, already decided, or an approval the applicant's"
+            " circumstances forbid (reported dead, already receiving the benefit)"
+        },
     },
 )
 async def decide_review(
-    case_id: str,
+    case_id: PathId,
     decision: ReviewDecision,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.SUPERVISOR))],
+    correlation: CorrelationId = None,
 ) -> ReviewOutcome:
     runtime = runtime_of(request)
 
@@ -104,7 +115,7 @@ async def decide_review(
             reviewer=principal.subject,
             reviewer_is_supervisor=Role.SUPERVISOR in principal.roles,
             now=datetime.now(UTC),
-            correlation_id=request.headers.get("x-correlation-id", case_id),
+            correlation_id=correlation or case_id,
         )
 
     try:
@@ -113,7 +124,7 @@ async def decide_review(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}") from None
     except ReviewForbidden as error:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
-    except NotReviewable as error:
+    except (NotReviewable, ApprovalBlocked) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     proposal = case.assessment.proposal if case.assessment else None
     approved = case.state == "approved"

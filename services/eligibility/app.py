@@ -6,7 +6,12 @@ from fastapi import FastAPI
 
 from chassis.http import create_service_app
 from chassis.runtime import ServiceRuntime
-from contracts.eligibility import EligibilityDecided, ReferredForReview, ReviewCompleted
+from contracts.eligibility import (
+    EligibilityDecided,
+    ReferredForReview,
+    ReviewCompleted,
+    WithdrawalRejected,
+)
 from services.eligibility import DESCRIPTION, api, consumers
 from services.eligibility.settings import EligibilitySettings, load_policy_book
 
@@ -23,7 +28,9 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
         migrations=[MIGRATIONS],
     )
     consumers.register(runtime, book)
-    runtime.document_events(EligibilityDecided, ReferredForReview, ReviewCompleted)
+    runtime.document_events(
+        EligibilityDecided, ReferredForReview, ReviewCompleted, WithdrawalRejected
+    )
     return create_service_app(
         runtime, title="DOST eligibility", description=DESCRIPTION, routers=[api.router]
     )

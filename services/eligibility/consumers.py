@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chassis.consumer import EventConsumer, subscribe
+from chassis.consumer import EventConsumer
 from chassis.runtime import ServiceRuntime
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent
@@ -24,7 +24,11 @@ def register(runtime: ServiceRuntime, book: PolicyBook) -> None:
     async def on_withdrawn(work: UnitOfWork, event: CloudEvent) -> None:
         assert isinstance(event.data, ApplicationWithdrawn)
         await handlers.withdraw(
-            work, event.data.case_id, now=datetime.now(UTC), causation_id=event.id
+            work,
+            event.data.case_id,
+            now=datetime.now(UTC),
+            withdrawal_id=event.id,
+            correlation_id=event.correlationid or event.id,
         )
 
     async def on_death(work: UnitOfWork, event: CloudEvent) -> None:
@@ -46,12 +50,13 @@ def register(runtime: ServiceRuntime, book: PolicyBook) -> None:
             ApplicationWithdrawn.event_type: on_withdrawn,
         },
     )
-    subscribe(
-        runtime.broker,
+    runtime.subscribe(
         applications,
         INTAKE_EVENTS,
-        runtime.settings,
-        description="Submitted applications are decided; withdrawn ones never are.",
+        description=(
+            "Submitted applications are decided; one withdrawn before its decision never is."
+            " A withdrawal after the decision is answered with WithdrawalRejected."
+        ),
     )
     deaths = EventConsumer(
         database=runtime.database,
@@ -59,10 +64,8 @@ def register(runtime: ServiceRuntime, book: PolicyBook) -> None:
         subscription=f"{runtime.schema}.deaths",
         handlers={PersonDied.event_type: on_death},
     )
-    subscribe(
-        runtime.broker,
+    runtime.subscribe(
         deaths,
         REGISTRY_EVENTS,
-        runtime.settings,
         description="Deaths reported by the civil registry: the deceased are rejected.",
     )

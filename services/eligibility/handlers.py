@@ -19,6 +19,7 @@ from contracts.eligibility import (
     RuleCheck,
     ScheduledAmount,
 )
+from contracts.eligibility import WithdrawalRejected as WithdrawalRejectedV1
 from contracts.intake import ApplicationSubmitted
 from contracts.types import Benefit
 from services.eligibility import projections
@@ -29,6 +30,7 @@ from services.eligibility.domain.case import (
     Decided,
     EligibilityCase,
     Referred,
+    WithdrawalRejected,
 )
 from services.eligibility.domain.errors import CaseNotFound
 from services.eligibility.domain.events import from_stored, to_stored
@@ -61,28 +63,38 @@ def application_facts(submitted: ApplicationSubmitted) -> ApplicationFacts:
     )
 
 
+def _person(national_id: str) -> str:
+    return f"person:{national_id}"
+
+
 async def decide_application(
     work: UnitOfWork, event: CloudEvent, book: PolicyBook, *, now: datetime
 ) -> None:
     """Decide a newly submitted application (once: a redelivery finds the case exists)."""
     assert isinstance(event.data, ApplicationSubmitted)
     application = application_facts(event.data)
-    if await work.events.stream_version(work.connection, _stream(application.case_id)):
+    if await work.stream_version(_stream(application.case_id)):
         return
+    # Every decision about a person is serialised on that person: a death or another
+    # decision committed meanwhile is seen, never decided past (write skew).
+    await work.serialize_on(_person(application.national_id))
     case = EligibilityCase.receive(application, now)
     known = await projections.circumstances(work.connection, work.schema, application)
     case.decide(book, known, now)
     await _save(work, case, correlation_id=event.correlationid or event.id, causation_id=event.id)
 
 
-async def withdraw(work: UnitOfWork, case_id: str, *, now: datetime, causation_id: str) -> None:
-    """The applicant withdrew: no decision will be made (if none was yet)."""
+async def withdraw(
+    work: UnitOfWork, case_id: str, *, now: datetime, withdrawal_id: str, correlation_id: str
+) -> None:
+    """The applicant withdrew: no decision will be made if none was yet; if one was, the
+    withdrawal is rejected and the decision stands."""
     try:
         case = await load_case(work, case_id)
     except CaseNotFound:
         return
-    case.withdraw(now)
-    await _save(work, case, correlation_id=causation_id, causation_id=causation_id)
+    case.withdraw(withdrawal_id, now)
+    await _save(work, case, correlation_id=correlation_id, causation_id=withdrawal_id)
 
 
 async def person_died(
@@ -94,6 +106,7 @@ async def person_died(
     causation_id: str,
 ) -> None:
     """Remember the death, and close the person's cases waiting for a review."""
+    await work.serialize_on(_person(national_id))
     await projections.record_death(work.connection, work.schema, national_id, date_of_death)
     for case_id in await projections.queued_cases_of(work.connection, work.schema, national_id):
         case = await load_case(work, case_id)
@@ -115,12 +128,16 @@ async def review(
 ) -> EligibilityCase:
     """A caseworker's decision on a referred case, or a supervisor's override."""
     case = await load_case(work, case_id)
+    await work.serialize_on(_person(case.applicant.national_id))
+    case = await load_case(work, case_id)  # as it is now that nobody else decides for them
+    known = await projections.circumstances(work.connection, work.schema, case.applicant)
     case.review(
         approve=approve,
         reasons=reasons,
         note=note,
         reviewer=reviewer,
         reviewer_is_supervisor=reviewer_is_supervisor,
+        circumstances=known,
         at=now,
     )
     await _save(work, case, correlation_id=correlation_id, causation_id=None)
@@ -128,7 +145,7 @@ async def review(
 
 
 async def load_case(work: UnitOfWork, case_id: str) -> EligibilityCase:
-    stored = await work.events.read_stream(work.connection, _stream(case_id))
+    stored = await work.read_stream(_stream(case_id))
     if not stored:
         raise CaseNotFound(f"no eligibility case {case_id}")
     return EligibilityCase.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
@@ -140,7 +157,7 @@ async def _save(
     if not case.pending:
         return
     new_events = [NewEvent(*_stored(event)) for event in case.pending]
-    await work.events.append(work.connection, _stream(case.case_id), case.version, new_events)
+    await work.append(_stream(case.case_id), case.version, new_events)
     for event, stored in zip(case.pending, new_events, strict=True):
         await _update_read_models(work, case, event)
         for public in _public_events(case, event, str(stored.event_id)):
@@ -172,6 +189,14 @@ async def _update_read_models(work: UnitOfWork, case: EligibilityCase, event: Ca
 def _public_events(case: EligibilityCase, event: CaseEvent, event_id: str) -> list[CloudEvent]:
     application = case.applicant
     benefit = Benefit(application.benefit)
+    if isinstance(event, WithdrawalRejected):
+        rejection = WithdrawalRejectedV1(
+            case_id=case.case_id,
+            decision="approved" if event.decision == APPROVED else "rejected",
+            withdrawal_id=event.withdrawal_id,
+            rejected_at=event.rejected_at,
+        )
+        return [_envelope(rejection, case.case_id, event.rejected_at, event_id)]
     if isinstance(event, Referred):
         data: EligibilityDecided | ReferredForReview | ReviewCompleted = ReferredForReview(
             case_id=case.case_id,
@@ -213,7 +238,7 @@ def _public_events(case: EligibilityCase, event: CaseEvent, event_id: str) -> li
 
 
 def _envelope(
-    data: EligibilityDecided | ReferredForReview | ReviewCompleted,
+    data: EligibilityDecided | ReferredForReview | ReviewCompleted | WithdrawalRejectedV1,
     case_id: str,
     at: datetime,
     event_id: str | None,

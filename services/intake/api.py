@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from chassis.auth import Principal, Role, require_roles
 from chassis.http import runtime_of
+from chassis.http_parameters import CorrelationId, Page, PageSize, PathId
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from contracts.application import ApplicationBody
-from contracts.types import NationalId
+from contracts.types import NationalId, PlainText, SingleLineText
 from services.intake import handlers, projections
 from services.intake.domain.errors import (
     ApplicationNotFound,
@@ -43,7 +44,7 @@ class SubmissionReceipt(BaseModel):
 class Withdrawal(BaseModel):
     model_config = {"extra": "forbid"}
 
-    reason: str | None = Field(None, max_length=500)
+    reason: PlainText | None = Field(None, max_length=500)
 
 
 class TimelineItem(BaseModel):
@@ -98,7 +99,7 @@ async def submit_application(
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SYSTEM))],
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        SingleLineText | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> SubmissionReceipt:
     if idempotency_key is None:
@@ -129,10 +130,11 @@ async def submit_application(
     responses={404: {"description": "Unknown case"}, 409: {"description": "Already decided"}},
 )
 async def withdraw_application(
-    case_id: str,
+    case_id: PathId,
     request: Request,
     principal: Annotated[Principal, Depends(require_roles(Role.CLERK))],
     withdrawal: Annotated[Withdrawal | None, Body()] = None,
+    correlation: CorrelationId = None,
 ) -> SubmissionReceipt:
     runtime = runtime_of(request)
 
@@ -143,7 +145,7 @@ async def withdraw_application(
             withdrawn_by=principal.subject,
             reason=withdrawal.reason if withdrawal else None,
             now=datetime.now(UTC),
-            correlation_id=request.headers.get("x-correlation-id", case_id),
+            correlation_id=correlation or case_id,
         )
 
     try:
@@ -157,7 +159,7 @@ async def withdraw_application(
 
 @router.get("/applications/{case_id}", summary="A case: status, decision, payments, timeline")
 async def get_application(
-    case_id: str,
+    case_id: PathId,
     request: Request,
     _principal: Annotated[Principal, Depends(require_roles(*READERS))],
 ) -> CaseDetails:
@@ -194,8 +196,8 @@ async def list_applications(
     _principal: Annotated[Principal, Depends(require_roles(*READERS))],
     national_id: Annotated[NationalId | None, Query()] = None,
     case_status: Annotated[CaseStatus | None, Query(alias="status")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Page = 1,
+    page_size: PageSize = 50,
 ) -> CasePage:
     runtime = runtime_of(request)
     summaries, total = await projections.search_cases(

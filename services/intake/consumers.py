@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from chassis.consumer import EventConsumer, subscribe
+from chassis.consumer import EventConsumer
 from chassis.dead_letters import ReceivedRecord
 from chassis.runtime import ServiceRuntime
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent, InvalidEventData
-from contracts.eligibility import EligibilityDecided, ReferredForReview
+from contracts.eligibility import EligibilityDecided, ReferredForReview, WithdrawalRejected
 from contracts.intake import RejectedField, SubmitApplication
 from contracts.topics import ELIGIBILITY_EVENTS, INTAKE_COMMANDS
 from services.intake import handlers, projections
@@ -77,6 +77,17 @@ async def on_referred(work: UnitOfWork, event: CloudEvent) -> None:
     )
 
 
+async def on_withdrawal_rejected(work: UnitOfWork, event: CloudEvent) -> None:
+    assert isinstance(event.data, WithdrawalRejected)
+    await handlers.overrule_withdrawal(
+        work,
+        event.data.case_id,
+        ApplicationStatus(event.data.decision),
+        now=datetime.now(UTC),
+        causation_id=event.id,
+    )
+
+
 def register(runtime: ServiceRuntime) -> None:
     """Subscribe intake's consumers on the runtime's broker."""
     commands = EventConsumer(
@@ -87,13 +98,17 @@ def register(runtime: ServiceRuntime) -> None:
         fallback_handler=on_other_command,
         rejection_handlers={SubmitApplication.event_type: on_invalid_submission},
         message_id=command_message_id,
+        answers_duplicates=True,
     )
-    subscribe(
-        runtime.broker,
+    runtime.subscribe(
         commands,
         INTAKE_COMMANDS,
-        runtime.settings,
-        description="SubmitApplication commands from other government systems.",
+        description=(
+            "SubmitApplication commands from other government systems. Each is answered on"
+            " dost.intake.events.v1 by ApplicationSubmitted or SubmissionRejected (causationid ="
+            " the command id); a duplicate (same source, id and data) is answered again with"
+            " the original outcome, same event id."
+        ),
     )
 
     decisions = EventConsumer(
@@ -103,14 +118,16 @@ def register(runtime: ServiceRuntime) -> None:
         handlers={
             EligibilityDecided.event_type: on_decided,
             ReferredForReview.event_type: on_referred,
+            WithdrawalRejected.event_type: on_withdrawal_rejected,
         },
     )
-    subscribe(
-        runtime.broker,
+    runtime.subscribe(
         decisions,
         ELIGIBILITY_EVENTS,
-        runtime.settings,
-        description="Eligibility outcomes: a decided application can no longer be withdrawn.",
+        description=(
+            "Eligibility outcomes: a decided application can no longer be withdrawn, and one"
+            " whose withdrawal came after its decision is decided, not withdrawn."
+        ),
     )
 
     async def on_tracked_event(work: UnitOfWork, event: CloudEvent) -> None:
@@ -123,10 +140,8 @@ def register(runtime: ServiceRuntime) -> None:
         handlers={},
         fallback_handler=on_tracked_event,
     )
-    subscribe(
-        runtime.broker,
+    runtime.subscribe(
         tracker,
         projections.TRACKED_TOPICS,
-        runtime.settings,
         description="Every context's events, folded into the case tracker.",
     )

@@ -116,6 +116,23 @@ async def note_decision(
     await _save(work, application, causation_id, causation_id)
 
 
+async def overrule_withdrawal(
+    work: UnitOfWork,
+    case_id: str,
+    decision: ApplicationStatus,
+    *,
+    now: datetime,
+    causation_id: str,
+) -> None:
+    """Eligibility decided before the withdrawal reached it: the decision stands."""
+    try:
+        application = await load_application(work, case_id)
+    except ApplicationNotFound:
+        return
+    application.overrule_withdrawal(decision=decision, noted_at=now)
+    await _save(work, application, causation_id, causation_id)
+
+
 async def reject_submission(
     work: UnitOfWork, command: CloudEvent, errors: list[RejectedField], *, now: datetime
 ) -> None:
@@ -135,7 +152,7 @@ async def reject_submission(
 
 
 async def load_application(work: UnitOfWork, case_id: str) -> Application:
-    stored = await work.events.read_stream(work.connection, _stream(case_id))
+    stored = await work.read_stream(_stream(case_id))
     if not stored:
         raise ApplicationNotFound(f"no application {case_id}")
     return Application.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
@@ -148,9 +165,7 @@ async def _save(
     for event in application.pending:
         event_type, schema_version, data = to_stored(event)
         new_events.append(NewEvent(event_type, data, schema_version))
-    await work.events.append(
-        work.connection, _stream(application.case_id), application.version, new_events
-    )
+    await work.append(_stream(application.case_id), application.version, new_events)
     for event, stored in zip(application.pending, new_events, strict=True):
         public = _public_event(event, str(stored.event_id), correlation_id, causation_id)
         if public is not None:

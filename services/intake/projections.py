@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from chassis.database import Connection, Database, Queryable
-from contracts import CloudEvent, ContractError, decode
+from contracts import CloudEvent, ContractError, decode_record
 from contracts.topics import (
     ELIGIBILITY_EVENTS,
     INTAKE_EVENTS,
@@ -37,6 +37,7 @@ _STATUS_BY_TYPE = {
     "dost.payments.EntitlementTerminated": "terminated",
 }
 _DECISIONS = {"dost.eligibility.EligibilityDecided", "dost.eligibility.ReviewCompleted"}
+_WITHDRAWAL_REJECTED = "dost.eligibility.WithdrawalRejected"
 _ENTITLEMENTS = "dost.payments.EntitlementGranted"
 _PAYMENTS = "dost.payments.Payment"
 _NOTIFICATIONS = "dost.notifications."
@@ -97,8 +98,10 @@ def fold_case(case_id: str, timeline: Sequence[TimelineEntry]) -> CaseView:
 
 
 def _next_status(current: str, kind: str, data: dict[str, Any]) -> str:
+    if kind == _WITHDRAWAL_REJECTED:
+        return str(data["decision"])  # eligibility decided first: the decision stands
     if current == "withdrawn":
-        return current  # withdrawal is final; a late decision is kept in the timeline only
+        return current  # a withdrawal in time is final; nothing decides the case after it
     if kind in _DECISIONS and data.get("outcome") in ("approved", "rejected"):
         return str(data["outcome"])
     return _STATUS_BY_TYPE.get(kind, current)
@@ -229,7 +232,7 @@ async def _replay(
                 for record in records:
                     if record.offset < end[tp]:
                         try:
-                            events.append(decode(record.value or b""))
+                            events.append(decode_record(record.value, record.headers or ()))
                         except ContractError:
                             continue  # the live subscription dead-lettered it already
             for tp in list(remaining):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -16,6 +18,7 @@ from chassis.auth import (
     LOCAL_ISSUER,
     Principal,
     Role,
+    ensure_local_signing_key,
     local_verifier,
     mint_local_token,
     require_roles,
@@ -105,5 +108,30 @@ def test_wrong_role_is_403(client: TestClient, state_dir: Path) -> None:
 def test_local_key_is_created_once_and_private(state_dir: Path) -> None:
     first = mint_local_token(state_dir, roles=[Role.CLERK], subject="a")
     key_file = state_dir / "auth" / "jwt-signing-key.pem"
-    assert key_file.stat().st_mode & 0o077 == 0
-    assert local_verifier(state_dir).verify(first).subject == "a"
+    created, pem = key_file.stat(), key_file.read_bytes()
+    assert created.st_mode & 0o077 == 0
+
+    second = mint_local_token(state_dir, roles=[Role.CLERK], subject="b")
+    assert ensure_local_signing_key(state_dir) == key_file
+    reused = key_file.stat()
+    assert key_file.read_bytes() == pem
+    assert (reused.st_ino, reused.st_mtime_ns) == (created.st_ino, created.st_mtime_ns)
+    verifier = local_verifier(state_dir)
+    assert (verifier.verify(first).subject, verifier.verify(second).subject) == ("a", "b")
+
+
+def test_callers_racing_to_create_the_key_all_sign_with_the_one_kept(state_dir: Path) -> None:
+    callers = 8
+    start_together = threading.Barrier(callers)
+
+    def mint(n: int) -> str:
+        start_together.wait()
+        return mint_local_token(state_dir, roles=[Role.CLERK], subject=f"caller-{n}")
+
+    with ThreadPoolExecutor(callers) as pool:
+        tokens = list(pool.map(mint, range(callers)))
+    verifier = local_verifier(state_dir)
+    assert [verifier.verify(token).subject for token in tokens] == [
+        f"caller-{n}" for n in range(callers)
+    ]
+    assert [path.name for path in (state_dir / "auth").iterdir()] == ["jwt-signing-key.pem"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -143,3 +144,16 @@ def test_new_required_field_is_breaking_but_new_optional_field_is_not() -> None:
     required = copy.deepcopy(optional)
     required["properties"]["data"]["required"].append("place")
     assert breaking_changes(_schema(), required) == ["data.place: new required field"]
+
+
+def test_published_schemas_tell_senders_that_text_refuses_control_characters() -> None:
+    schemas = current_schemas()
+    applicant = schemas["dost.intake.SubmitApplication.v1"]["$defs"]["Applicant"]
+    name_pattern = re.compile(applicant["properties"]["full_name"]["pattern"])
+    assert name_pattern.match("Aysel Mammadova")
+    assert not name_pattern.match("Aysel\nMammadova")
+    withdrawn = schemas["dost.intake.ApplicationWithdrawn.v1"]["properties"]["data"]
+    (text, _null) = withdrawn["properties"]["reason"]["anyOf"]
+    reason_pattern = re.compile(text["pattern"])
+    assert reason_pattern.match("moved abroad\r\nto Georgia\t(2026)")
+    assert not reason_pattern.match("moved\x00abroad")

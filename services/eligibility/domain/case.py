@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from services.eligibility.domain.errors import NotReviewable, ReviewForbidden
+from services.eligibility.domain.errors import ApprovalBlocked, NotReviewable, ReviewForbidden
 from services.eligibility.domain.policy import PolicyBook
 from services.eligibility.domain.rules import (
     APPROVED,
@@ -60,7 +60,16 @@ class Withdrawn:
     withdrawn_at: datetime
 
 
-CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn
+@dataclass(frozen=True)
+class WithdrawalRejected:
+    """A withdrawal came after the decision: the decision stands."""
+
+    withdrawal_id: str
+    decision: str
+    rejected_at: datetime
+
+
+CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn | WithdrawalRejected
 
 
 @dataclass
@@ -70,6 +79,7 @@ class EligibilityCase:
     application: ApplicationFacts | None = None
     assessment: Assessment | None = None
     decided_by: str | None = None
+    rejected_withdrawals: set[str] = field(default_factory=set)
     version: int = 0
     pending: list[CaseEvent] = field(default_factory=list)
 
@@ -110,10 +120,12 @@ class EligibilityCase:
         note: str | None,
         reviewer: str,
         reviewer_is_supervisor: bool,
+        circumstances: Circumstances,
         at: datetime,
     ) -> None:
         """A person decides: a referred case (caseworker), or an automated rejection
-        overridden (supervisor). Nobody decides a case they submitted."""
+        overridden (supervisor). Nobody decides a case they submitted, and nobody approves
+        for a person reported dead or already receiving the benefit (as known now)."""
         overriding = self._check_reviewable(approve)
         if overriding and not reviewer_is_supervisor:
             raise ReviewForbidden("overriding an automated rejection needs a supervisor")
@@ -121,14 +133,23 @@ class EligibilityCase:
             raise ReviewForbidden("nobody may decide a case they submitted (four-eyes)")
         reasons = tuple(reasons)
         self._check_reasons(approve, reasons)
+        if approve:
+            self._check_approvable(circumstances)
         assert self.assessment is not None
         outcome = APPROVED if approve else REJECTED
         self._record(Decided(self.assessment, outcome, reasons, at, reviewer, note, overriding))
 
-    def withdraw(self, at: datetime) -> None:
-        """A withdrawal before a decision closes the case without one; after, it changes nothing."""
+    def withdraw(self, withdrawal_id: str, at: datetime) -> None:
+        """A withdrawal before a decision closes the case without one; after the decision
+        it is rejected and the decision stands. This case is the authority on which came
+        first."""
         if self.state in (CaseState.RECEIVED, CaseState.UNDER_REVIEW):
             self._record(Withdrawn(at))
+        elif (
+            self.state in (CaseState.APPROVED, CaseState.REJECTED)
+            and withdrawal_id not in self.rejected_withdrawals
+        ):
+            self._record(WithdrawalRejected(withdrawal_id, self.state.value, at))
 
     def close_for_death(self, at: datetime) -> None:
         """The applicant died while the case waited for a review: it is rejected."""
@@ -146,6 +167,15 @@ class EligibilityCase:
                 raise NotReviewable("a rejection because the applicant died cannot be overridden")
             return True
         raise NotReviewable(f"the case is {self.state} and has nothing to review")
+
+    @staticmethod
+    def _check_approvable(circumstances: Circumstances) -> None:
+        if circumstances.deceased:
+            raise ApprovalBlocked("the applicant was reported dead: the case cannot be approved")
+        if circumstances.already_receiving:
+            raise ApprovalBlocked(
+                "the applicant already receives this benefit: the case cannot be approved"
+            )
 
     @staticmethod
     def _check_reasons(approve: bool, reasons: tuple[str, ...]) -> None:
@@ -173,3 +203,5 @@ class EligibilityCase:
                 self.state = CaseState.UNDER_REVIEW
             case Withdrawn():
                 self.state = CaseState.WITHDRAWN
+            case WithdrawalRejected():
+                self.rejected_withdrawals.add(event.withdrawal_id)

@@ -17,5 +17,9 @@ class ReviewForbidden(EligibilityError):
     """The reviewer may not decide this case (four-eyes, or an override without a supervisor)."""
 
 
+class ApprovalBlocked(EligibilityError):
+    """What is known of the applicant now forbids an approval (death, an active award)."""
+
+
 class NoPolicyInForce(EligibilityError):
     """No policy version covers the date."""

@@ -11,6 +11,7 @@ from services.eligibility.domain.case import (
     CaseEvent,
     Decided,
     Referred,
+    WithdrawalRejected,
     Withdrawn,
 )
 from services.eligibility.domain.rules import (
@@ -25,6 +26,7 @@ RECEIVED = "eligibility.ApplicationReceived"
 DECIDED = "eligibility.Decided"
 REFERRED = "eligibility.Referred"
 WITHDRAWN = "eligibility.Withdrawn"
+WITHDRAWAL_REJECTED = "eligibility.WithdrawalRejected"
 
 
 def to_stored(event: CaseEvent) -> tuple[str, int, dict[str, Any]]:
@@ -64,6 +66,16 @@ def to_stored(event: CaseEvent) -> tuple[str, int, dict[str, Any]]:
             )
         case Withdrawn():
             return WITHDRAWN, 1, {"withdrawn_at": event.withdrawn_at.isoformat()}
+        case WithdrawalRejected():
+            return (
+                WITHDRAWAL_REJECTED,
+                1,
+                {
+                    "withdrawal_id": event.withdrawal_id,
+                    "decision": event.decision,
+                    "rejected_at": event.rejected_at.isoformat(),
+                },
+            )
 
 
 def from_stored(event_type: str, data: dict[str, Any]) -> CaseEvent:
@@ -88,6 +100,10 @@ def from_stored(event_type: str, data: dict[str, Any]) -> CaseEvent:
         )
     if event_type == WITHDRAWN:
         return Withdrawn(datetime.fromisoformat(data["withdrawn_at"]))
+    if event_type == WITHDRAWAL_REJECTED:
+        return WithdrawalRejected(
+            data["withdrawal_id"], data["decision"], datetime.fromisoformat(data["rejected_at"])
+        )
     raise ValueError(f"unknown stored event type {event_type!r}")
 
 

@@ -49,7 +49,16 @@ class DecisionNoted:
     noted_at: datetime
 
 
-ApplicationEvent = ApplicationSubmitted | ApplicationWithdrawn | DecisionNoted
+@dataclass(frozen=True)
+class WithdrawalOverruled:
+    """Eligibility had decided before the withdrawal reached it: the decision stands."""
+
+    case_id: str
+    decision: str
+    noted_at: datetime
+
+
+ApplicationEvent = ApplicationSubmitted | ApplicationWithdrawn | DecisionNoted | WithdrawalOverruled
 
 
 @dataclass
@@ -93,6 +102,12 @@ class Application:
             return
         self._record(DecisionNoted(self.case_id, outcome.value, noted_at))
 
+    def overrule_withdrawal(self, *, decision: ApplicationStatus, noted_at: datetime) -> None:
+        """Eligibility, the authority on timing, decided before the withdrawal reached it:
+        the application is no longer withdrawn but decided."""
+        if self.status is ApplicationStatus.WITHDRAWN:
+            self._record(WithdrawalOverruled(self.case_id, decision.value, noted_at))
+
     def _check_withdrawable(self) -> None:
         if self.status not in WITHDRAWABLE:
             raise CannotWithdraw(f"an application that is {self.status} cannot be withdrawn")
@@ -111,3 +126,5 @@ class Application:
             case DecisionNoted():
                 if self.status is not ApplicationStatus.WITHDRAWN:
                     self.status = ApplicationStatus(event.outcome)
+            case WithdrawalOverruled():
+                self.status = ApplicationStatus(event.decision)

@@ -10,11 +10,13 @@ from services.intake.domain.application import (
     ApplicationSubmitted,
     ApplicationWithdrawn,
     DecisionNoted,
+    WithdrawalOverruled,
 )
 
 SUBMITTED = "intake.ApplicationSubmitted"
 WITHDRAWN = "intake.ApplicationWithdrawn"
 DECISION_NOTED = "intake.DecisionNoted"
+WITHDRAWAL_OVERRULED = "intake.WithdrawalOverruled"
 
 
 def to_stored(event: ApplicationEvent) -> tuple[str, int, dict[str, Any]]:
@@ -53,6 +55,16 @@ def to_stored(event: ApplicationEvent) -> tuple[str, int, dict[str, Any]]:
                     "noted_at": event.noted_at.isoformat(),
                 },
             )
+        case WithdrawalOverruled():
+            return (
+                WITHDRAWAL_OVERRULED,
+                1,
+                {
+                    "case_id": event.case_id,
+                    "decision": event.decision,
+                    "noted_at": event.noted_at.isoformat(),
+                },
+            )
 
 
 def from_stored(event_type: str, data: dict[str, Any]) -> ApplicationEvent:
@@ -75,5 +87,9 @@ def from_stored(event_type: str, data: dict[str, Any]) -> ApplicationEvent:
     if event_type == DECISION_NOTED:
         return DecisionNoted(
             data["case_id"], data["outcome"], datetime.fromisoformat(data["noted_at"])
+        )
+    if event_type == WITHDRAWAL_OVERRULED:
+        return WithdrawalOverruled(
+            data["case_id"], data["decision"], datetime.fromisoformat(data["noted_at"])
         )
     raise ValueError(f"unknown stored event type {event_type!r}")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from datetime import date
 
 import pytest
 
+from chassis.consumer import EventConsumer
 from chassis.database import Database
+from chassis.dead_letters import ReceivedRecord
 from chassis.eventstore import ConcurrencyError, EventStore, NewEvent, StreamAppend
-from chassis.unit_of_work import unit_of_work
+from chassis.unit_of_work import UnitOfWork, unit_of_work
+from contracts import CloudEvent, encode, new_cloud_event
+from contracts.civil_registry import PersonDied
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +48,8 @@ async def test_stale_expected_version_raises_and_writes_nothing(
         await store.append(connection, "case-a", 0, [_event(1)])
     with pytest.raises(ConcurrencyError):
         async with unit_of_work(database, schema) as work:
-            await work.events.append(work.connection, "case-b", 0, [_event(2)])
-            await work.events.append(work.connection, "case-a", 0, [_event(3)])
+            await work.append("case-b", 0, [_event(2)])
+            await work.append("case-a", 0, [_event(3)])
     async with database.pool.acquire() as connection:
         assert [e.data["n"] for e in await store.read_all(connection)] == [1]
         assert await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 0
@@ -67,7 +73,7 @@ async def test_concurrent_writers_to_one_stream_exactly_one_wins(
     async def write(n: int) -> bool:
         try:
             async with unit_of_work(database, schema) as work:
-                await work.events.append(work.connection, "case-a", 0, [_event(n)])
+                await work.append("case-a", 0, [_event(n)])
                 await asyncio.sleep(0.01)
         except ConcurrencyError:
             return False
@@ -110,7 +116,7 @@ async def test_tailing_reader_never_skips_events_committed_out_of_order(
         for n in range(per_writer):
             async with unit_of_work(database, schema) as work:
                 await asyncio.sleep(random.uniform(0, 0.004))
-                await work.events.append(work.connection, f"w{writer}-{n}", 0, [_event(n)])
+                await work.append(f"w{writer}-{n}", 0, [_event(n)])
                 await asyncio.sleep(random.uniform(0, 0.004))
 
     async def tail() -> list[int]:
@@ -136,33 +142,94 @@ async def test_tailing_reader_never_skips_events_committed_out_of_order(
     assert seen == stored
 
 
-async def test_an_append_waits_for_an_earlier_open_append_to_commit(
+async def test_an_open_unit_of_work_does_not_block_other_writers_and_positions_follow_commits(
     database: Database, schema: str
 ) -> None:
+    """A long transaction that appended (a consumer's batch, say) must not stall another
+    writer: the ordering lock is taken only at the commit. The writer that commits first
+    gets the lower position, whoever appended first."""
     store = EventStore(schema)
     first_appended = asyncio.Event()
-    release_first = asyncio.Event()
+    second_committed = asyncio.Event()
     commit_order: list[str] = []
 
     async def first() -> None:
         async with unit_of_work(database, schema) as work:
-            await work.events.append(work.connection, "first", 0, [_event(1)])
+            await work.append("first", 0, [_event(1)])
             first_appended.set()
-            await release_first.wait()
+            with contextlib.suppress(TimeoutError):  # old code: the second never gets through
+                await asyncio.wait_for(second_committed.wait(), timeout=5)
         commit_order.append("first")
 
     async def second() -> None:
         await first_appended.wait()
         async with unit_of_work(database, schema) as work:
-            await work.events.append(work.connection, "second", 0, [_event(2)])
+            await work.append("second", 0, [_event(2)])
         commit_order.append("second")
+        second_committed.set()
 
-    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
-    await asyncio.sleep(0.3)
-    assert commit_order == []  # the second is blocked while the first is open
-    release_first.set()
-    await asyncio.gather(*tasks)
+    await asyncio.gather(first(), second())
     async with database.pool.acquire() as connection:
         events = await store.read_all(connection)
-    assert commit_order == ["first", "second"]
-    assert [e.stream_id for e in events] == ["first", "second"]
+    assert commit_order == ["second", "first"]
+    assert [e.stream_id for e in events] == ["second", "first"]
+
+
+async def test_a_consumer_batch_in_progress_does_not_stall_other_writers(
+    database: Database, schema: str
+) -> None:
+    handler_appended = asyncio.Event()
+    writer_committed = asyncio.Event()
+    commit_order: list[str] = []
+
+    async def slow_handler(work: UnitOfWork, event: CloudEvent) -> None:
+        await work.append(f"consumer-{event.id}", 0, [_event(1)])
+        handler_appended.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(writer_committed.wait(), timeout=5)
+
+    consumer = EventConsumer(
+        database=database,
+        schema=schema,
+        subscription="slow",
+        handlers={PersonDied.event_type: slow_handler},
+    )
+    died = new_cloud_event(
+        PersonDied(national_id="5ZK7PQM", date_of_death=date(2026, 5, 1)), source="urn:test"
+    )
+
+    async def batch() -> None:
+        await consumer.process([ReceivedRecord("registry", 0, 0, None, encode(died))])
+        commit_order.append("batch")
+
+    async def writer() -> None:
+        await handler_appended.wait()
+        async with unit_of_work(database, schema) as work:
+            await work.append("http-writer", 0, [_event(2)])
+        commit_order.append("writer")
+        writer_committed.set()
+
+    await asyncio.gather(batch(), writer())
+    assert commit_order == ["writer", "batch"]
+
+
+async def test_a_unit_of_work_reads_its_own_appends_and_a_savepoint_takes_them_back(
+    database: Database, schema: str
+) -> None:
+    async with unit_of_work(database, schema) as work:
+        await work.append("case-a", 0, [_event(1)])
+        with pytest.raises(ValueError, match="changed my mind"):
+            async with work.savepoint():
+                await work.append("case-a", 1, [_event(2)])
+                await work.append("case-b", 0, [_event(3)])
+                assert await work.stream_version("case-a") == 2
+                raise ValueError("changed my mind")
+        assert [e.data["n"] for e in await work.read_stream("case-a")] == [1]
+        assert await work.stream_version("case-b") == 0
+        with pytest.raises(ConcurrencyError):
+            await work.append("case-a", 0, [_event(4)])
+    store = EventStore(schema)
+    async with database.pool.acquire() as connection:
+        assert [(e.stream_id, e.version) for e in await store.read_all(connection)] == [
+            ("case-a", 1)
+        ]

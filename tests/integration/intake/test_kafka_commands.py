@@ -12,13 +12,15 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from cloudevents.http import CloudEvent as SdkCloudEvent
+from cloudevents.kafka import KafkaMessage, from_structured, to_binary
 
 from chassis.database import Database
 from chassis.settings import ChassisSettings
 from tests.integration.applications import application
 from tests.kafka_reading import json_records_matching, read_to_end
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("intake_url")]
 COMMANDS = "dost.intake.commands.v1"
 EVENTS = "dost.intake.events.v1"
 SOURCE = "urn:gov:state-employment-service"
@@ -70,25 +72,116 @@ async def test_external_system_submits_a_command_and_reads_the_submitted_event(
     assert case["status"] == "submitted"
 
 
-async def test_redelivered_command_opens_one_case(
-    settings: ChassisSettings, database: Database
+async def test_a_duplicate_command_is_answered_again_with_the_original_outcome(
+    settings: ChassisSettings, database: Database, intake_schema: str
 ) -> None:
+    """A sender that retries after a timeout must be able to tell "deduplicated" from
+    "lost": the duplicate gets the same ApplicationSubmitted again (same event id), and one
+    case is opened."""
     sent = json.dumps(command(application())).encode()
     command_id = json.loads(sent)["id"]
     await send(settings, sent, sent)
-    events = await json_records_matching(
+    answers = await json_records_matching(
         settings.kafka_bootstrap_servers,
         EVENTS,
         _caused_by(command_id, "dost.intake.ApplicationSubmitted.v1"),
-        settle=2.0,
+        at_least=2,
     )
-    assert len(events) == 1
+    assert len({answer["id"] for answer in answers}) == 1
+    assert len({answer["subject"] for answer in answers}) == 1
     keys = await database.pool.fetchval(
-        "SELECT count(*) FROM intake.submission_keys WHERE scope = $1 AND idempotency_key = $2",
+        f"SELECT count(*) FROM {intake_schema}.submission_keys"
+        " WHERE scope = $1 AND idempotency_key = $2",
         SOURCE,
         command_id,
     )
     assert keys == 1
+
+
+async def test_a_duplicate_invalid_command_is_rejected_again_with_the_same_rejection(
+    settings: ChassisSettings,
+) -> None:
+    sent = json.dumps(command(application(facts={"insurance_years": 80}))).encode()
+    command_id = json.loads(sent)["id"]
+    await send(settings, sent)
+    (first,) = await json_records_matching(
+        settings.kafka_bootstrap_servers,
+        EVENTS,
+        _caused_by(command_id, "dost.intake.SubmissionRejected.v1"),
+    )
+    await send(settings, sent)
+    answers = await json_records_matching(
+        settings.kafka_bootstrap_servers,
+        EVENTS,
+        _caused_by(command_id, "dost.intake.SubmissionRejected.v1"),
+        at_least=2,
+    )
+    assert [answer["id"] for answer in answers] == [first["id"], first["id"]]
+    assert answers[1]["data"] == first["data"]
+
+
+async def test_a_command_in_binary_content_mode_from_the_cloudevents_sdk_is_accepted(
+    settings: ChassisSettings,
+) -> None:
+    """The CloudEvents Kafka binding allows binary mode: attributes in `ce_*` headers, the
+    data as the value. The outside system here uses the CNCF SDK, not our code."""
+    command_id = str(uuid.uuid4())
+    event = SdkCloudEvent(
+        {
+            "type": "dost.intake.SubmitApplication.v1",
+            "source": SOURCE,
+            "id": command_id,
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+        },
+        application(),
+    )
+    message = to_binary(event)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            COMMANDS,
+            message.value,
+            key=message.key,
+            headers=[(name, bytes(value)) for name, value in message.headers.items()],
+        )
+    finally:
+        await producer.stop()
+    (submitted,) = await json_records_matching(
+        settings.kafka_bootstrap_servers,
+        EVENTS,
+        _caused_by(command_id, "dost.intake.ApplicationSubmitted.v1"),
+    )
+    assert submitted["data"]["submitted_by"] == SOURCE
+
+
+async def test_the_cloudevents_sdk_reads_the_events_intake_publishes(
+    settings: ChassisSettings,
+) -> None:
+    sent = command(application())
+    await send(settings, json.dumps(sent).encode())
+    await json_records_matching(
+        settings.kafka_bootstrap_servers,
+        EVENTS,
+        _caused_by(sent["id"], "dost.intake.ApplicationSubmitted.v1"),
+    )
+    records = await read_to_end(settings.kafka_bootstrap_servers, EVENTS)
+    ours = [
+        record
+        for record in records
+        if json.loads(record.value).get("causationid") == sent["id"]
+        and json.loads(record.value)["type"] == "dost.intake.ApplicationSubmitted.v1"
+    ]
+    assert ours
+    for record in ours:
+        headers = dict(record.headers)
+        assert not any(name.startswith("ce_") for name in headers)  # structured mode only
+        event = from_structured(KafkaMessage(headers=headers, key=record.key, value=record.value))
+        assert event["type"] == "dost.intake.ApplicationSubmitted.v1"
+        assert event["source"] == "urn:dost:intake"
+        assert event["subject"] == event.data["case_id"]
+        assert event.data["channel"] == "kafka"
 
 
 async def test_command_id_reused_for_another_application_is_rejected(

@@ -1,3 +1,1 @@
-"""Tests that need several services at once. They run after the single-service folders
-(pytest's order is alphabetical): once eligibility runs, every application gets decided,
-which the intake-only tests must not see."""
+"""Tests that need several services at once."""

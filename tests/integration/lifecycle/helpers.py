@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from chassis.database import Database
 from chassis.settings import ChassisSettings
+from contracts.application import agency_today
 from tests.kafka_reading import json_records_matching
 
 ELIGIBILITY_EVENTS = "dost.eligibility.events.v1"
@@ -51,8 +52,21 @@ async def case_status(
             await asyncio.sleep(0.2)
 
 
+async def intake_noted_decision(database: Database, intake_schema: str, case_id: str) -> None:
+    """Returns once intake's own record of the case (what a withdrawal is checked against)
+    holds eligibility's decision. Its tracker, another subscription, may show it sooner."""
+    async with asyncio.timeout(30):
+        while not await database.pool.fetchval(
+            f"SELECT count(*) FROM {intake_schema}.events"
+            " WHERE stream_id = $1 AND event_type = 'intake.DecisionNoted'",
+            f"application-{case_id}",
+        ):
+            await asyncio.sleep(0.1)
+
+
 def today() -> str:
-    return datetime.now(UTC).date().isoformat()
+    """Today as the services take it: in the agency's time zone, not UTC."""
+    return agency_today().isoformat()
 
 
 def person(body: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +91,15 @@ async def publish_json(
 
 
 async def report_death(
-    settings: ChassisSettings, database: Database, national_id: str, died: date
+    settings: ChassisSettings,
+    database: Database,
+    national_id: str,
+    died: date,
+    *,
+    eligibility_schema: str,
 ) -> None:
-    """The civil registry reports a death; returns once eligibility has recorded it."""
+    """The civil registry reports a death; returns once the eligibility service running in
+    `eligibility_schema` has recorded it."""
     event = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
@@ -92,6 +112,27 @@ async def report_death(
     await publish_json(settings, "dost.registry.events.v1", event)
     async with asyncio.timeout(30):
         while not await database.pool.fetchval(
-            "SELECT count(*) FROM eligibility.deaths WHERE national_id = $1", national_id
+            f"SELECT count(*) FROM {eligibility_schema}.deaths WHERE national_id = $1",
+            national_id,
         ):
             await asyncio.sleep(0.1)
+
+
+def withdrawal_of(case_id: str) -> dict[str, Any]:
+    """An ApplicationWithdrawn event as intake publishes it, for a case intake accepted a
+    withdrawal of (the test publishes it itself to choose when eligibility sees it)."""
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "urn:dost:intake",
+        "type": "dost.intake.ApplicationWithdrawn.v1",
+        "subject": case_id,
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": {
+            "case_id": case_id,
+            "withdrawn_at": datetime.now(UTC).isoformat(),
+            "withdrawn_by": "clerk-2",
+            "reason": None,
+        },
+    }

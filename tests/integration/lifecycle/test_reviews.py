@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +13,8 @@ import pytest
 from chassis.auth import Role
 from chassis.database import Database
 from chassis.settings import ChassisSettings
+from contracts.application import agency_today
+from services.eligibility.settings import DEFAULT_POLICY_DIR, load_policy_book
 from tests.integration.applications import application, bearer
 from tests.integration.lifecycle.helpers import (
     case_status,
@@ -22,8 +24,10 @@ from tests.integration.lifecycle.helpers import (
     submit,
 )
 
-pytestmark = pytest.mark.integration
-ASSESSED = (datetime.now(UTC).date() - timedelta(days=20)).isoformat()
+# Every test here needs eligibility running, also those that only talk to intake.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("eligibility_url")]
+ASSESSED = (agency_today() - timedelta(days=20)).isoformat()
+SHIPPED_POLICIES = load_policy_book(DEFAULT_POLICY_DIR)[0]  # what the service decides by
 
 
 def disability(group: int = 2) -> dict[str, Any]:
@@ -156,7 +160,9 @@ async def test_rejection_on_review_needs_known_reason_codes(
 async def test_overriding_an_automated_rejection_needs_a_supervisor(
     clerk: httpx.AsyncClient, settings: ChassisSettings, as_role: Callable[..., httpx.AsyncClient]
 ) -> None:
+    before = agency_today()
     case_id = await submit(clerk, person(application(facts={"insurance_years": 20})))
+    after = agency_today()
     await eligibility_event(settings, case_id, "EligibilityDecided")
     path = f"/v1/reviews/{case_id}/decision"
     override = {"outcome": "approve", "note": "records were incomplete"}
@@ -165,7 +171,11 @@ async def test_overriding_an_automated_rejection_needs_a_supervisor(
     assert "supervisor" in refused.json()["detail"]
     granted = await as_role(Role.SUPERVISOR, "sup-1").post(path, json=override)
     assert granted.status_code == 200
-    assert granted.json()["amount"] == "280.00"
+    # 20 insurance years earn the base amount of the policy in force on the application
+    # date (280.00 in 2026, 294.00 from 2027).
+    assert granted.json()["amount"] in {
+        str(SHIPPED_POLICIES.in_force(day).old_age_pension.base_amount) for day in (before, after)
+    }
     assert (await as_role(Role.SUPERVISOR, "sup-2").post(path, json=override)).status_code == 409
     (completed,) = await eligibility_event(settings, case_id, "ReviewCompleted")
     assert completed["data"]["overrides_automated_rejection"] is True
@@ -194,11 +204,17 @@ async def test_withdrawn_review_leaves_the_queue_and_gets_no_decision(
 
 
 async def test_death_closes_a_pending_review_as_rejected(
-    clerk: httpx.AsyncClient, settings: ChassisSettings, database: Database
+    clerk: httpx.AsyncClient, settings: ChassisSettings, database: Database, eligibility_schema: str
 ) -> None:
     body = disability()
     case_id = await _referred(clerk, settings, body)
-    await report_death(settings, database, body["applicant"]["national_id"], date(2026, 2, 1))
+    await report_death(
+        settings,
+        database,
+        body["applicant"]["national_id"],
+        date(2026, 2, 1),
+        eligibility_schema=eligibility_schema,
+    )
     (decision,) = await eligibility_event(settings, case_id, "EligibilityDecided")
     assert (decision["data"]["outcome"], decision["data"]["reasons"]) == ("rejected", ["deceased"])
     await case_status(clerk, case_id, "rejected")

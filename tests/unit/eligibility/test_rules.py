@@ -16,7 +16,13 @@ from services.eligibility.domain.rules import (
     assess,
     money,
 )
-from tests.unit.eligibility.policy_fixtures import BOOK, CLEAR, DAY, applying
+from tests.unit.eligibility.policy_fixtures import (
+    BOOK,
+    CLEAR,
+    DAY,
+    applying,
+    paying_per_extra_insurance_year,
+)
 
 
 def _rule(assessment: Assessment, name: str) -> dict[str, object]:
@@ -77,17 +83,50 @@ def test_pension_amount_is_base_plus_six_per_extra_year(years: int, amount: str)
     assert result.proposal.amount == Decimal(amount)
 
 
-def test_pension_is_capped_and_2027_raises_base_and_cap() -> None:
-    capped = BOOK.policies[0].old_age_pension
-    assert capped.maximum_amount == Decimal("600.00")
-    in_2027 = assess(
-        applying("old_age_pension", on=date(2027, 2, 1), born=date(1950, 1, 1), insurance_years=31),
-        BOOK,
+@pytest.mark.parametrize(
+    ("on", "per_extra_year", "version", "cap", "a_year_short"),
+    [
+        # 280 + 7.20 x 45 = 604.00 at 70 years, 280 + 7.20 x 44 = 596.80 at 69
+        (DAY, "7.20", "2026", "600.00", "596.80"),
+        # 2027: base 294 and cap 630; 294 + 7.50 x 45 = 631.50, 294 + 7.50 x 44 = 624.00
+        (date(2027, 2, 1), "7.50", "2027", "630.00", "624.00"),
+    ],
+    ids=["2026", "2027"],
+)
+def test_pension_is_capped_and_2027_raises_base_and_cap(
+    on: date, per_extra_year: str, version: str, cap: str, a_year_short: str
+) -> None:
+    book = paying_per_extra_insurance_year(Decimal(per_extra_year))
+
+    def decided(years: int) -> Assessment:
+        return assess(
+            applying("old_age_pension", on=on, born=date(1950, 1, 1), insurance_years=years),
+            book,
+            CLEAR,
+        )
+
+    capped, short = decided(70), decided(69)
+    assert (capped.outcome, capped.policy_version) == (APPROVED, version)
+    assert capped.proposal is not None
+    assert capped.proposal.amount == Decimal(cap)
+    assert short.proposal is not None
+    assert short.proposal.amount == Decimal(a_year_short) < Decimal(cap)
+
+
+def test_a_pension_capped_in_2026_rises_with_the_2027_base_and_cap() -> None:
+    book = paying_per_extra_insurance_year(Decimal("7.20"))
+    award = assess(
+        applying(
+            "old_age_pension", on=date(2026, 12, 20), born=date(1950, 1, 1), insurance_years=70
+        ),
+        book,
         CLEAR,
-    )
-    assert in_2027.policy_version == "2027"
-    assert in_2027.proposal is not None
-    assert in_2027.proposal.amount == Decimal("330.00")
+    ).proposal
+    assert award is not None
+    assert [(s.effective_from, s.amount, s.policy_version) for s in award.schedule] == [
+        (date(2026, 12, 1), Decimal("600.00"), "2026"),  # 604.00 capped
+        (date(2027, 1, 1), Decimal("618.00"), "2027"),  # 294 + 7.20 x 45, under the new cap
+    ]
 
 
 def test_monthly_award_starts_on_the_first_of_the_application_month_with_a_schedule() -> None:

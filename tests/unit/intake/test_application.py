@@ -78,6 +78,22 @@ def test_late_decision_is_kept_but_the_application_stays_withdrawn() -> None:
     assert application.status is ApplicationStatus.WITHDRAWN
 
 
+def test_withdrawal_overruled_by_an_earlier_decision_makes_the_application_decided() -> None:
+    application = submitted()
+    application.withdraw(withdrawn_by="c", withdrawn_at=NOW, reason=None)
+    application.overrule_withdrawal(decision=ApplicationStatus.APPROVED, noted_at=NOW)
+    assert application.status is ApplicationStatus.APPROVED
+    overruled = application.pending[-1]
+    stored = [to_stored(event) for event in application.pending]
+    replayed = Application.replay("c-1", [from_stored(name, data) for name, _, data in stored])
+    assert replayed.status is ApplicationStatus.APPROVED
+    assert stored[-1][0] == "intake.WithdrawalOverruled"
+    events = len(application.pending)
+    application.overrule_withdrawal(decision=ApplicationStatus.APPROVED, noted_at=NOW)
+    assert len(application.pending) == events  # only a withdrawn application is overruled
+    assert application.pending[-1] is overruled
+
+
 def test_replaying_stored_events_rebuilds_the_same_state() -> None:
     application = submitted()
     application.note_decision(outcome=ApplicationStatus.UNDER_REVIEW, noted_at=NOW)
