@@ -36,7 +36,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from chassis import dead_letters, inbox
 from chassis.database import Database
-from chassis.dead_letters import DeadLetter, ReceivedRecord
+from chassis.dead_letters import DeadLetter, ReceivedRecord, StoredDeadLetter
 from chassis.eventstore import ConcurrencyError
 from chassis.settings import ChassisSettings
 from chassis.telemetry import context_from_traceparent, meter, redact, tracer
@@ -276,6 +276,19 @@ class EventConsumer:
                 self._count("handled")
                 return None
         return failure
+
+    async def redrive(self, work: UnitOfWork, letter: StoredDeadLetter) -> str | None:
+        """Run a dead letter's record through the normal path again, its inbox claim
+        released; None if it went through now, else why not (the letter stays open)."""
+        try:
+            message = self._decode(letter.record)
+        except Exception as error:  # its id cannot even be computed
+            return _describe(error)
+        for message_id in {letter.message_id, message.message_id}:
+            await inbox.forget(work.connection, self.schema, self.subscription, message_id)
+        await inbox.claim(work.connection, self.schema, self.subscription, [message.message_id])
+        failure = await self._dispatch(work, message)
+        return None if failure is None else f"{failure[0]}: {failure[1]}"
 
     async def _answer_again(self, work: UnitOfWork, message_ids: Sequence[str]) -> None:
         answers = await inbox.replies(work.connection, self.schema, self.subscription, message_ids)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -160,6 +160,37 @@ class EventStore:
             after_version,
         )
         return [_recorded(row) for row in rows]
+
+    async def read_streams(
+        self, connection: Queryable, stream_ids: Sequence[str]
+    ) -> dict[str, list[RecordedEvent]]:
+        """The events of each of `stream_ids` (oldest first), in one round trip; streams
+        without events are left out."""
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM {self._table}"
+            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+            list(dict.fromkeys(stream_ids)),
+        )
+        streams: dict[str, list[RecordedEvent]] = {}
+        for row in rows:
+            streams.setdefault(row["stream_id"], []).append(_recorded(row))
+        return streams
+
+    async def chunks(
+        self, connection: Queryable, after_position: int = 0, chunk: int = 1000
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Every event after `after_position` in global (commit) order, `chunk` at a time,
+        without holding a transaction open between chunks (keyset reads by position)."""
+        position = after_position
+        while events := await self.read_all(connection, position, chunk):
+            yield events
+            position = events[-1].position
+
+    async def last_position(self, connection: Queryable) -> int:
+        """The position of the last event committed so far (0 if none)."""
+        return int(
+            await connection.fetchval(f"SELECT coalesce(max(position), 0) FROM {self._table}")
+        )
 
     async def read_all(
         self,

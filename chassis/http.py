@@ -297,7 +297,9 @@ def create_service_app(
     ) -> dict[str, Any]:
         return {"subject": principal.subject, "roles": sorted(principal.roles)}
 
-    for router in routers:
+    from chassis.http_jobs import router as jobs_router
+
+    for router in (*routers, jobs_router):
         app.include_router(router)
     return app
 

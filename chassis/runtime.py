@@ -13,18 +13,37 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
+from opentelemetry.metrics import Observation
 
+from chassis import dead_letters, redrive
 from chassis.consumer import EventConsumer, subscribe
 from chassis.database import Database, migrate, ping
+from chassis.jobs import JobKind, JobRunner
 from chassis.projections import Projection, ProjectionRunner
+from chassis.redrive import DeadLetterRedrive
 from chassis.relay import relay_for
 from chassis.settings import ChassisSettings
-from chassis.telemetry import setup_telemetry, shutdown_telemetry
+from chassis.telemetry import meter, setup_telemetry, shutdown_telemetry
 from chassis.topics import TopicLayout, topic_problems
 from contracts import EventData
 from contracts.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
+_open_dead_letters: dict[str, int] = {}
+
+
+def _observe_open_dead_letters(_options: object) -> list[Observation]:
+    return [
+        Observation(count, {"subscription": subscription})
+        for subscription, count in _open_dead_letters.items()
+    ]
+
+
+meter("dost.chassis.dead_letters").create_observable_gauge(
+    "dost_dead_letters_open",
+    callbacks=[_observe_open_dead_letters],
+    description="Dead letters not yet redriven or discarded, per subscription",
+)
 
 
 class ServiceRuntime:
@@ -64,6 +83,13 @@ class ServiceRuntime:
         self._consuming = False
         self.relay = relay_for(settings, self.schema)
         self.projections = [ProjectionRunner(self.database, self.schema, p) for p in projections]
+        self.consumers: dict[str, EventConsumer] = {}
+        self.jobs = JobRunner(
+            self.database,
+            self.schema,
+            {redrive.KIND: DeadLetterRedrive(self.consumers)},
+            lease_seconds=settings.job_lease_seconds,
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -73,8 +99,14 @@ class ServiceRuntime:
         """Run `consumer` on `topics` (and write its dead letters to their `.dlq` topics)."""
         names = [topics] if isinstance(topics, str) else list(topics)
         subscribe(self.broker, consumer, names, self.settings, description=description)
+        self.consumers[consumer.subscription] = consumer
         self.topics.update(names)
         self.topics.update(dead_letter_topic(name) for name in names)
+
+    def run_jobs_of(self, *kinds: JobKind) -> None:
+        """Run the jobs of these kinds (submitted with :func:`chassis.jobs.submit`)."""
+        for kind in kinds:
+            self.jobs.kinds[kind.kind] = kind
 
     def document_events(self, *models: type[EventData]) -> None:
         """List the events this service publishes in its AsyncAPI document. (They are
@@ -111,6 +143,12 @@ class ServiceRuntime:
             )
             for runner in self.projections
         ]
+        self._tasks.append(
+            asyncio.create_task(self.jobs.run(self._stop), name=f"{self.name}-jobs")
+        )
+        self._tasks.append(
+            asyncio.create_task(self._count_dead_letters(self._stop), name=f"{self.name}-dlq")
+        )
         # Consume at once when the topics are right; otherwise keep checking in the
         # background (not ready meanwhile) until an operator has created them.
         if not await self._start_consuming():
@@ -140,6 +178,18 @@ class ServiceRuntime:
         self._tasks = []
         await self.database.close()
         shutdown_telemetry()
+
+    async def _count_dead_letters(self, stop: asyncio.Event, interval: float = 10.0) -> None:
+        """Keep the open-dead-letters gauge current (read when /metrics is scraped)."""
+        while not stop.is_set():
+            try:
+                counts = await dead_letters.open_counts(self.database.pool, self.schema)
+                for subscription in self.consumers:
+                    _open_dead_letters[subscription] = counts.get(subscription, 0)
+            except Exception:  # the database is away; the gauge keeps its last value
+                log.debug("could not count dead letters of %s", self.schema)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def _start_consuming_when_topics_are_right(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -54,7 +54,14 @@ class ChassisSettings(BaseSettings):
         30 * 24 * 3600 * 1000,
         alias="KAFKA_TOPIC_RETENTION_MS",
         ge=-1,
-        description="How long topics keep records (-1: forever).",
+        description="How long command and dead-letter topics keep records (-1: forever).",
+    )
+    kafka_event_topic_retention_ms: int = Field(
+        -1,
+        alias="KAFKA_EVENT_TOPIC_RETENTION_MS",
+        ge=-1,
+        description="How long the event topics keep records; -1 (forever) lets read models"
+        " be rebuilt from them.",
     )
     state_dir: Path = Field(
         DEFAULT_STATE_DIR, alias="DOST_STATE_DIR", description="Local state: keys, traces, data."
@@ -74,6 +81,12 @@ class ChassisSettings(BaseSettings):
         alias="HTTP_MAX_BODY_BYTES",
         ge=1,
         description="Largest HTTP request body a service reads; larger ones are answered 413.",
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        alias="JOB_LEASE_SECONDS",
+        gt=1,
+        description="A job runner that stops renewing its lease is replaced after this long.",
     )
     relay_lease_seconds: float = Field(
         30.0,

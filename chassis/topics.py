@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from chassis.settings import ChassisSettings
+from contracts.topics import EVENT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class TopicLayout:
     replication_factor: int = 3
     min_insync_replicas: int = 2
     retention_ms: int = 30 * 24 * 3600 * 1000
+    event_retention_ms: int = -1
 
     @classmethod
     def from_settings(cls, settings: ChassisSettings) -> TopicLayout:
@@ -35,13 +37,17 @@ class TopicLayout:
             replication_factor=settings.kafka_topic_replication_factor,
             min_insync_replicas=settings.kafka_topic_min_insync_replicas,
             retention_ms=settings.kafka_topic_retention_ms,
+            event_retention_ms=settings.kafka_event_topic_retention_ms,
         )
 
-    def configs(self) -> dict[str, str]:
-        """The topic-level configuration every topic is created with."""
+    def configs(self, topic: str) -> dict[str, str]:
+        """The topic-level configuration `topic` is created with: an event topic keeps its
+        records as long as `event_retention_ms` (forever by default: read models are
+        rebuilt from them), commands and dead letters as long as `retention_ms`."""
+        retention = self.event_retention_ms if topic in EVENT_TOPICS else self.retention_ms
         return {
             "min.insync.replicas": str(self.min_insync_replicas),
-            "retention.ms": str(self.retention_ms),
+            "retention.ms": str(retention),
         }
 
 
@@ -63,7 +69,7 @@ async def ensure_topics(
                     topic,
                     layout.partitions,
                     layout.replication_factor,
-                    topic_configs=layout.configs(),
+                    topic_configs=layout.configs(topic),
                 )
                 for topic in missing
             ]

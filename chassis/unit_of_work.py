@@ -13,15 +13,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from chassis import outbox
+from chassis.aggregate import Aggregate
 from chassis.database import Connection, Database
+from chassis.event_types import EventTypes
+from chassis.event_types import event_types as default_event_types
 from chassis.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent, StreamAppend
 from chassis.locks import lock_until_commit
 from contracts import CloudEvent
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+PublicEvents = Callable[[A, Any, str], Sequence[CloudEvent]]
+"""What a saved domain event means to the outside: (aggregate, event, event id) to the
+CloudEvents to publish (none for bookkeeping events)."""
+
+
+@dataclass(frozen=True)
+class SavedEvent:
+    """A domain event as saved: its stored id (also the id of the CloudEvents published for
+    it) and those CloudEvents."""
+
+    event: Any
+    event_id: str
+    published: list[CloudEvent]
 
 
 @dataclass
@@ -46,10 +63,13 @@ class UnitOfWork:
     """The connection of an open transaction, the service's event store, and what to write
     when (and only if) the transaction commits: appended events and outbox messages."""
 
-    def __init__(self, connection: Connection, schema: str) -> None:
+    def __init__(
+        self, connection: Connection, schema: str, event_types: EventTypes = default_event_types
+    ) -> None:
         self.connection = connection
         self.schema = schema
         self.events = EventStore(schema)
+        self.event_types = event_types
         self._messages: list[outbox.OutboxMessage] = []
         self._streams: dict[str, _PendingStream] = {}
 
@@ -116,6 +136,67 @@ class UnitOfWork:
         if pending is not None:
             return pending.version
         return await self.events.stream_version(self.connection, stream_id)
+
+    # --- aggregates -------------------------------------------------------------------------
+
+    async def load(self, aggregate_type: type[A], aggregate_id: str) -> A | None:
+        """The aggregate as its stream (with this unit of work's appends) describes it, or
+        None if it has no events."""
+        stored = await self.read_stream(aggregate_type.stream_of(aggregate_id))
+        if not stored:
+            return None
+        return aggregate_type.replay(
+            aggregate_id, (self.event_types.from_recorded(event) for event in stored)
+        )
+
+    async def load_many(
+        self, aggregate_type: type[A], aggregate_ids: Sequence[str]
+    ) -> dict[str, A]:
+        """The aggregates of `aggregate_ids` that have events, read in one round trip."""
+        streams = {aggregate_type.stream_of(id_): id_ for id_ in aggregate_ids}
+        stored = await self.events.read_streams(self.connection, list(streams))
+        loaded: dict[str, A] = {}
+        for stream_id, aggregate_id in streams.items():
+            events = stored.get(stream_id, [])
+            if stream_id in self._streams:
+                events = await self.read_stream(stream_id)  # with this unit of work's appends
+            if events:
+                loaded[aggregate_id] = aggregate_type.replay(
+                    aggregate_id, (self.event_types.from_recorded(event) for event in events)
+                )
+        return loaded
+
+    async def save(
+        self,
+        aggregate: A,
+        *,
+        public_events: PublicEvents[A] | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> list[SavedEvent]:
+        """Append the aggregate's pending events after the version it was loaded at
+        (:class:`ConcurrencyError` if another writer moved the stream), and queue for the
+        outbox the public events `public_events` makes of each, with the given correlation
+        and causation ids. Returns what was saved, with each event's id."""
+        if not aggregate.pending:
+            return []
+        rows = [self.event_types.to_new_event(event) for event in aggregate.pending]
+        await self.append(aggregate.stream_id, aggregate.version, rows)
+        events = aggregate.mark_saved()
+        saved = []
+        for event, row in zip(events, rows, strict=True):
+            published = [
+                public.model_copy(
+                    update={"correlationid": correlation_id, "causationid": causation_id}
+                )
+                for public in (
+                    public_events(aggregate, event, str(row.event_id)) if public_events else ()
+                )
+            ]
+            for public in published:
+                self.publish(public)
+            saved.append(SavedEvent(event, str(row.event_id), published))
+        return saved
 
     # --- serialisation and savepoints -----------------------------------------------------
 

@@ -8,6 +8,9 @@ NOTIFICATIONS_EVENTS = "dost.notifications.events.v1"
 REGISTRY_EVENTS = "dost.registry.events.v1"
 BANK_SETTLEMENTS = "dost.bank.settlements.v1"
 
+EVENT_TOPICS = (INTAKE_EVENTS, ELIGIBILITY_EVENTS, PAYMENTS_EVENTS, NOTIFICATIONS_EVENTS)
+"""The platform's published histories: kept for good, so read models can be rebuilt."""
+
 ALL_TOPICS = (
     INTAKE_COMMANDS,
     INTAKE_EVENTS,

@@ -51,6 +51,51 @@ def _outbox_retry(arguments: argparse.Namespace) -> int:
     return asyncio.run(retry_outbox(ChassisSettings(), arguments.schema, arguments.position))
 
 
+def _dlq_list(arguments: argparse.Namespace) -> int:
+    from deploy.operations import print_dead_letters
+
+    return asyncio.run(
+        print_dead_letters(ChassisSettings(), arguments.schema, arguments.subscription)
+    )
+
+
+def _dlq_redrive(arguments: argparse.Namespace) -> int:
+    from deploy.operations import redrive_dead_letters
+
+    return asyncio.run(
+        redrive_dead_letters(
+            ChassisSettings(),
+            arguments.subscription,
+            subject=arguments.subject,
+            letter_id=arguments.id,
+            wait=not arguments.no_wait,
+        )
+    )
+
+
+def _dlq_discard(arguments: argparse.Namespace) -> int:
+    from deploy.operations import discard_dead_letter
+
+    return asyncio.run(discard_dead_letter(ChassisSettings(), arguments.subscription, arguments.id))
+
+
+REBUILDS = {
+    "tracker": ("intake", "tracker-rebuild"),
+    "eligibility": ("eligibility", "eligibility-read-models-rebuild"),
+}
+
+
+def _rebuild(arguments: argparse.Namespace) -> int:
+    from deploy.operations import submit_rebuild
+
+    default_schema, kind = REBUILDS[arguments.read_models]
+    return asyncio.run(
+        submit_rebuild(
+            ChassisSettings(), arguments.schema or default_schema, kind, not arguments.no_wait
+        )
+    )
+
+
 def _export_contracts(_arguments: argparse.Namespace) -> int:
     from contracts.compatibility import export
 
@@ -95,6 +140,33 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--schema", required=True, help="the service schema, e.g. intake")
     retry.add_argument("--position", type=int, help="only this message (default: all parked)")
     retry.set_defaults(run=_outbox_retry)
+
+    dlq = commands.add_parser("dlq", help="dead letters: list, redrive, discard")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_commands.add_parser("list", help="open dead letters, oldest first")
+    listing.add_argument("--subscription", help="e.g. eligibility.applications")
+    listing.add_argument("--schema", help="one service schema (default: every one)")
+    listing.set_defaults(run=_dlq_list)
+    redriving = dlq_commands.add_parser(
+        "redrive", help="re-run dead letters through their handlers, case by case, in order"
+    )
+    redriving.add_argument("--subscription", required=True, help="e.g. eligibility.applications")
+    redriving.add_argument("--subject", help="only this case")
+    redriving.add_argument("--id", type=int, help="only this dead letter")
+    redriving.add_argument("--no-wait", action="store_true", help="submit and return")
+    redriving.set_defaults(run=_dlq_redrive)
+    discarding = dlq_commands.add_parser("discard", help="give a dead letter up for good")
+    discarding.add_argument("--subscription", required=True)
+    discarding.add_argument("--id", type=int, required=True)
+    discarding.set_defaults(run=_dlq_discard)
+
+    rebuild = commands.add_parser(
+        "rebuild", help="rebuild read models in the background, with progress"
+    )
+    rebuild.add_argument("read_models", choices=sorted(REBUILDS), help="which read models")
+    rebuild.add_argument("--schema", help="the service's schema (default: its name)")
+    rebuild.add_argument("--no-wait", action="store_true", help="submit and return")
+    rebuild.set_defaults(run=_rebuild)
 
     contracts = commands.add_parser("contracts", help="event contracts")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)

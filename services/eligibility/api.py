@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chassis import jobs
 from chassis.auth import Principal, Role, require_roles
 from chassis.http import runtime_of
+from chassis.http_jobs import JobView
 from chassis.http_parameters import CorrelationId, Page, PageSize, PathId
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from contracts.types import PlainText
@@ -22,6 +24,7 @@ from services.eligibility.domain.errors import (
     ReviewForbidden,
 )
 from services.eligibility.domain.rules import REJECTION_REASONS
+from services.eligibility.projections.rebuild import KIND as REBUILD_KIND
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 
@@ -135,3 +138,30 @@ async def decide_review(
         amount=str(proposal.amount) if approved and proposal else None,
         start_date=proposal.start_date if approved and proposal else None,
     )
+
+
+operations = APIRouter(prefix="/v1/read-models", tags=["operations"])
+
+
+@operations.post(
+    "/rebuild",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Rebuild the read models from the event store, as a background job",
+    description="Answers at once with the job (the one already running, if any); follow it"
+    " at `GET /v1/jobs/{name}`. The live read models keep answering until the rebuilt ones"
+    " are swapped in.",
+)
+async def rebuild_read_models(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
+) -> JobView:
+    runtime = runtime_of(request)
+    async with runtime.database.pool.acquire() as connection, connection.transaction():
+        job, _ = await jobs.submit_unless_running(
+            connection,
+            runtime.schema,
+            name=f"{REBUILD_KIND}:{datetime.now(UTC).isoformat(timespec='seconds')}",
+            kind=REBUILD_KIND,
+            params={"requested_by": principal.subject},
+        )
+    return JobView.of(job)

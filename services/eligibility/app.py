@@ -12,7 +12,7 @@ from contracts.eligibility import (
     ReviewCompleted,
     WithdrawalRejected,
 )
-from services.eligibility import DESCRIPTION, api, consumers
+from services.eligibility import DESCRIPTION, api, consumers, projections
 from services.eligibility.settings import EligibilitySettings, load_policy_book
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,9 +28,13 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
         migrations=[MIGRATIONS],
     )
     consumers.register(runtime, book)
+    runtime.run_jobs_of(projections.ReadModelRebuild())
     runtime.document_events(
         EligibilityDecided, ReferredForReview, ReviewCompleted, WithdrawalRejected
     )
     return create_service_app(
-        runtime, title="DOST eligibility", description=DESCRIPTION, routers=[api.router]
+        runtime,
+        title="DOST eligibility",
+        description=DESCRIPTION,
+        routers=[api.router, api.operations],
     )

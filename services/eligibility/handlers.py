@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from chassis.eventstore import NewEvent
+from chassis.event_types import event_types
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent, new_cloud_event
 from contracts.application import agency_today
@@ -33,7 +33,8 @@ from services.eligibility.domain.case import (
     WithdrawalRejected,
 )
 from services.eligibility.domain.errors import CaseNotFound
-from services.eligibility.domain.events import from_stored, to_stored
+from services.eligibility.domain.events import STORED_EVENTS
+from services.eligibility.domain.person import Person
 from services.eligibility.domain.policy import PolicyBook
 from services.eligibility.domain.rules import (
     APPROVED,
@@ -42,12 +43,10 @@ from services.eligibility.domain.rules import (
     Award,
     Circumstances,
 )
+from services.eligibility.projections import EligibilityTables
 
 SOURCE = "urn:dost:eligibility"
-
-
-def _stream(case_id: str) -> str:
-    return f"eligibility-{case_id}"
+event_types.register_all(STORED_EVENTS)
 
 
 def application_facts(submitted: ApplicationSubmitted) -> ApplicationFacts:
@@ -73,7 +72,7 @@ async def decide_application(
     """Decide a newly submitted application (once: a redelivery finds the case exists)."""
     assert isinstance(event.data, ApplicationSubmitted)
     application = application_facts(event.data)
-    if await work.stream_version(_stream(application.case_id)):
+    if await work.stream_version(EligibilityCase.stream_of(application.case_id)):
         return
     # Every decision about a person is serialised on that person: a death or another
     # decision committed meanwhile is seen, never decided past (write skew).
@@ -107,7 +106,12 @@ async def person_died(
 ) -> None:
     """Remember the death, and close the person's cases waiting for a review."""
     await work.serialize_on(_person(national_id))
-    await projections.record_death(work.connection, work.schema, national_id, date_of_death)
+    person = await work.load(Person, national_id) or Person.blank(national_id)
+    person.report_death(date_of_death, now)
+    for saved in await work.save(person, correlation_id=causation_id, causation_id=causation_id):
+        await projections.apply(
+            work.connection, EligibilityTables.live(work.schema), national_id, saved.event
+        )
     for case_id in await projections.queued_cases_of(work.connection, work.schema, national_id):
         case = await load_case(work, case_id)
         case.close_for_death(now)
@@ -145,45 +149,29 @@ async def review(
 
 
 async def load_case(work: UnitOfWork, case_id: str) -> EligibilityCase:
-    stored = await work.read_stream(_stream(case_id))
-    if not stored:
+    case = await work.load(EligibilityCase, case_id)
+    if case is None:
         raise CaseNotFound(f"no eligibility case {case_id}")
-    return EligibilityCase.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
+    return case
 
 
 async def _save(
     work: UnitOfWork, case: EligibilityCase, *, correlation_id: str, causation_id: str | None
 ) -> None:
-    if not case.pending:
-        return
-    new_events = [NewEvent(*_stored(event)) for event in case.pending]
-    await work.append(_stream(case.case_id), case.version, new_events)
-    for event, stored in zip(case.pending, new_events, strict=True):
-        await _update_read_models(work, case, event)
-        for public in _public_events(case, event, str(stored.event_id)):
-            work.publish(
-                public.model_copy(
-                    update={"correlationid": correlation_id, "causationid": causation_id}
-                )
-            )
-    case.version += len(new_events)
-    case.pending.clear()
-
-
-def _stored(event: CaseEvent) -> tuple[str, dict[str, object], int]:
-    name, version, data = to_stored(event)
-    return name, data, version
+    saved = await work.save(
+        case,
+        public_events=_public_events,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+    for event in saved:
+        await _update_read_models(work, case, event.event)
 
 
 async def _update_read_models(work: UnitOfWork, case: EligibilityCase, event: CaseEvent) -> None:
-    if isinstance(event, Referred):
-        await projections.enqueue_review(work.connection, work.schema, case, event.referred_at)
-        return
-    await projections.dequeue_review(work.connection, work.schema, case.case_id)
-    if isinstance(event, Decided) and event.outcome == APPROVED:
-        proposal = event.assessment.proposal
-        assert proposal is not None
-        await projections.record_award(work.connection, work.schema, case.applicant, proposal)
+    await projections.apply(
+        work.connection, EligibilityTables.live(work.schema), case.case_id, event
+    )
 
 
 def _public_events(case: EligibilityCase, event: CaseEvent, event_id: str) -> list[CloudEvent]:
@@ -279,7 +267,7 @@ async def past_applications(
     position = 0
     while batch := await work.events.read_all(work.connection, position, batch_size):
         for stored in batch:
-            event = from_stored(stored.event_type, stored.data)
+            event = work.event_types.from_recorded(stored)
             if isinstance(event, ApplicationReceived):
                 received[stored.stream_id] = event.application
             elif isinstance(event, Decided | Referred) and stored.stream_id not in found:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from chassis.auth import Principal, Role, require_roles
 from chassis.http import runtime_of
+from chassis.http_jobs import JobView
 from chassis.http_parameters import CorrelationId, Page, PageSize, PathId
 from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from contracts.application import ApplicationBody
@@ -82,10 +83,6 @@ class CasePage(BaseModel):
     page: int
     page_size: int
     total: int
-
-
-class TrackerRebuilt(BaseModel):
-    events_recorded: int
 
 
 @router.post(
@@ -212,13 +209,22 @@ async def list_applications(
     return CasePage(items=items, page=page, page_size=page_size, total=total)
 
 
-@router.post("/tracker/rebuild", tags=["operations"], summary="Rebuild the case tracker")
+@router.post(
+    "/tracker/rebuild",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["operations"],
+    summary="Rebuild the case tracker from the event topics, as a background job",
+    description="Answers at once with the job (the one already running, if any); follow it"
+    " at `GET /v1/jobs/{name}`. The live tracker keeps answering until the rebuilt one is"
+    " swapped in.",
+)
 async def rebuild_tracker(
     request: Request,
-    _principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
-) -> TrackerRebuilt:
+    principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
+) -> JobView:
     runtime = runtime_of(request)
-    recorded = await projections.rebuild_tracker(
-        runtime.database, runtime.schema, runtime.settings.kafka_bootstrap_servers
-    )
-    return TrackerRebuilt(events_recorded=recorded)
+    async with runtime.database.pool.acquire() as connection, connection.transaction():
+        job = await handlers.start_tracker_rebuild(
+            connection, runtime.schema, requested_by=principal.subject
+        )
+    return JobView.of(job)

@@ -6,9 +6,11 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from chassis.eventstore import NewEvent
+from chassis import jobs
+from chassis.database import Connection
+from chassis.event_types import event_types
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent, new_cloud_event
 from contracts.application import ApplicationBody
@@ -24,9 +26,10 @@ from services.intake.domain.application import (
     ApplicationWithdrawn,
 )
 from services.intake.domain.errors import ApplicationNotFound, IdempotencyKeyReused
-from services.intake.domain.events import from_stored, to_stored
+from services.intake.domain.events import STORED_EVENTS
 
 SOURCE = "urn:dost:intake"
+event_types.register_all(STORED_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,6 @@ class Submission:
     submitted_by: str
     correlation_id: str
     causation_id: str | None = None
-
-
-def _stream(case_id: str) -> str:
-    return f"application-{case_id}"
 
 
 def body_digest(body: ApplicationBody) -> str:
@@ -133,6 +132,20 @@ async def overrule_withdrawal(
     await _save(work, application, causation_id, causation_id)
 
 
+async def start_tracker_rebuild(
+    connection: Connection, schema: str, *, requested_by: str
+) -> jobs.JobStatus:
+    """The tracker rebuild that is running, or a new one."""
+    job, _ = await jobs.submit_unless_running(
+        connection,
+        schema,
+        name=f"tracker-rebuild:{datetime.now(UTC).isoformat(timespec='seconds')}",
+        kind=projections.TrackerRebuild.kind,
+        params={"requested_by": requested_by},
+    )
+    return job
+
+
 async def reject_submission(
     work: UnitOfWork, command: CloudEvent, errors: list[RejectedField], *, now: datetime
 ) -> None:
@@ -152,32 +165,31 @@ async def reject_submission(
 
 
 async def load_application(work: UnitOfWork, case_id: str) -> Application:
-    stored = await work.read_stream(_stream(case_id))
-    if not stored:
+    application = await work.load(Application, case_id)
+    if application is None:
         raise ApplicationNotFound(f"no application {case_id}")
-    return Application.replay(case_id, (from_stored(e.event_type, e.data) for e in stored))
+    return application
 
 
 async def _save(
     work: UnitOfWork, application: Application, correlation_id: str, causation_id: str | None
 ) -> None:
-    new_events = []
-    for event in application.pending:
-        event_type, schema_version, data = to_stored(event)
-        new_events.append(NewEvent(event_type, data, schema_version))
-    await work.append(_stream(application.case_id), application.version, new_events)
-    for event, stored in zip(application.pending, new_events, strict=True):
-        public = _public_event(event, str(stored.event_id), correlation_id, causation_id)
-        if public is not None:
-            work.publish(public)
+    saved = await work.save(
+        application,
+        public_events=_public_events,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+    # The tracker shows a case the moment it is accepted: intake's own events are recorded
+    # in the same transaction (the tracker subscription will find them there already).
+    for event in saved:
+        for public in event.published:
             await projections.record_event(work.connection, work.schema, public)
-    application.version += len(new_events)
-    application.pending.clear()
 
 
-def _public_event(
-    event: ApplicationEvent, event_id: str, correlation_id: str, causation_id: str | None
-) -> CloudEvent | None:
+def _public_events(
+    _application: Application, event: ApplicationEvent, event_id: str
+) -> list[CloudEvent]:
     match event:
         case ApplicationSubmitted():
             data: ApplicationSubmittedV1 | ApplicationWithdrawnV1 = ApplicationSubmittedV1(
@@ -197,13 +209,7 @@ def _public_event(
             )
             time = event.withdrawn_at
         case _:
-            return None  # intake's own bookkeeping, not published
-    return new_cloud_event(
-        data,
-        source=SOURCE,
-        subject=event.case_id,
-        event_id=event_id,
-        time=time,
-        correlationid=correlation_id,
-        causationid=causation_id,
-    )
+            return []  # intake's own bookkeeping, not published
+    return [
+        new_cloud_event(data, source=SOURCE, subject=event.case_id, event_id=event_id, time=time)
+    ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
+from chassis.aggregate import Aggregate
 from services.eligibility.domain.errors import ApprovalBlocked, NotReviewable, ReviewForbidden
 from services.eligibility.domain.policy import PolicyBook
 from services.eligibility.domain.rules import (
@@ -73,28 +75,28 @@ CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn | WithdrawalRej
 
 
 @dataclass
-class EligibilityCase:
+class EligibilityCase(Aggregate):
+    stream_prefix: ClassVar[str] = "eligibility"
+
     case_id: str
     state: CaseState = CaseState.RECEIVED
     application: ApplicationFacts | None = None
     assessment: Assessment | None = None
     decided_by: str | None = None
     rejected_withdrawals: set[str] = field(default_factory=set)
-    version: int = 0
-    pending: list[CaseEvent] = field(default_factory=list)
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.case_id
+
+    @classmethod
+    def blank(cls, aggregate_id: str) -> EligibilityCase:
+        return cls(case_id=aggregate_id)
 
     @classmethod
     def receive(cls, application: ApplicationFacts, received_at: datetime) -> EligibilityCase:
         case = cls(case_id=application.case_id)
-        case._record(ApplicationReceived(application, received_at))
-        return case
-
-    @classmethod
-    def replay(cls, case_id: str, events: Iterable[CaseEvent]) -> EligibilityCase:
-        case = cls(case_id=case_id)
-        for event in events:
-            case._apply(event)
-            case.version += 1
+        case.record(ApplicationReceived(application, received_at))
         return case
 
     @property
@@ -108,9 +110,9 @@ class EligibilityCase:
             return  # withdrawn before its turn, or decided already
         assessment = assess(self.applicant, book, circumstances)
         if assessment.outcome in (APPROVED, REJECTED):
-            self._record(Decided(assessment, assessment.outcome, assessment.reasons, at, AUTOMATED))
+            self.record(Decided(assessment, assessment.outcome, assessment.reasons, at, AUTOMATED))
         else:
-            self._record(Referred(assessment, at))
+            self.record(Referred(assessment, at))
 
     def review(
         self,
@@ -137,25 +139,25 @@ class EligibilityCase:
             self._check_approvable(circumstances)
         assert self.assessment is not None
         outcome = APPROVED if approve else REJECTED
-        self._record(Decided(self.assessment, outcome, reasons, at, reviewer, note, overriding))
+        self.record(Decided(self.assessment, outcome, reasons, at, reviewer, note, overriding))
 
     def withdraw(self, withdrawal_id: str, at: datetime) -> None:
         """A withdrawal before a decision closes the case without one; after the decision
         it is rejected and the decision stands. This case is the authority on which came
         first."""
         if self.state in (CaseState.RECEIVED, CaseState.UNDER_REVIEW):
-            self._record(Withdrawn(at))
+            self.record(Withdrawn(at))
         elif (
             self.state in (CaseState.APPROVED, CaseState.REJECTED)
             and withdrawal_id not in self.rejected_withdrawals
         ):
-            self._record(WithdrawalRejected(withdrawal_id, self.state.value, at))
+            self.record(WithdrawalRejected(withdrawal_id, self.state.value, at))
 
     def close_for_death(self, at: datetime) -> None:
         """The applicant died while the case waited for a review: it is rejected."""
         if self.state is CaseState.UNDER_REVIEW:
             assert self.assessment is not None
-            self._record(Decided(self.assessment, REJECTED, ("deceased",), at, AUTOMATED))
+            self.record(Decided(self.assessment, REJECTED, ("deceased",), at, AUTOMATED))
 
     def _check_reviewable(self, approve: bool) -> bool:
         """Whether the review would override an automated rejection."""
@@ -185,11 +187,7 @@ class EligibilityCase:
         if not approve and not reasons:
             raise NotReviewable("a rejection needs at least one reason")
 
-    def _record(self, event: CaseEvent) -> None:
-        self._apply(event)
-        self.pending.append(event)
-
-    def _apply(self, event: CaseEvent) -> None:
+    def apply(self, event: CaseEvent) -> None:
         match event:
             case ApplicationReceived():
                 self.application = event.application

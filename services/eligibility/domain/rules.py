@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
+from contracts.periods import money
 from services.eligibility.domain.calendar import (
     add_months,
     age_on,
@@ -17,7 +18,6 @@ from services.eligibility.domain.calendar import (
 )
 from services.eligibility.domain.policy import Policy, PolicyBook
 
-CENT = Decimal("0.01")
 APPROVED, REJECTED, REVIEW = "approved", "rejected", "review"
 REJECTION_REASONS = frozenset(
     {
@@ -32,11 +32,6 @@ REJECTION_REASONS = frozenset(
         "not_eligible_on_review",
     }
 )
-
-
-def money(amount: Decimal) -> Decimal:
-    """AZN with two places, rounded half up."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

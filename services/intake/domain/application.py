@@ -3,12 +3,13 @@ decision is known; changes state only by applying its own events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
+from chassis.aggregate import Aggregate
 from services.intake.domain.errors import CannotWithdraw
 
 
@@ -62,12 +63,20 @@ ApplicationEvent = ApplicationSubmitted | ApplicationWithdrawn | DecisionNoted |
 
 
 @dataclass
-class Application:
+class Application(Aggregate):
+    stream_prefix: ClassVar[str] = "application"
+
     case_id: str
     status: ApplicationStatus = ApplicationStatus.SUBMITTED
-    version: int = 0
     submitted_by: str = ""
-    pending: list[ApplicationEvent] = field(default_factory=list)
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.case_id
+
+    @classmethod
+    def blank(cls, aggregate_id: str) -> Application:
+        return cls(case_id=aggregate_id)
 
     @classmethod
     def submit(
@@ -80,43 +89,31 @@ class Application:
         submitted_by: str,
     ) -> Application:
         new = cls(case_id=case_id)
-        new._record(ApplicationSubmitted(case_id, application, submitted_at, channel, submitted_by))
+        new.record(ApplicationSubmitted(case_id, application, submitted_at, channel, submitted_by))
         return new
-
-    @classmethod
-    def replay(cls, case_id: str, events: Iterable[ApplicationEvent]) -> Application:
-        application = cls(case_id=case_id)
-        for event in events:
-            application._apply(event)
-            application.version += 1
-        return application
 
     def withdraw(self, *, withdrawn_by: str, withdrawn_at: datetime, reason: str | None) -> None:
         self._check_withdrawable()
-        self._record(ApplicationWithdrawn(self.case_id, withdrawn_at, withdrawn_by, reason))
+        self.record(ApplicationWithdrawn(self.case_id, withdrawn_at, withdrawn_by, reason))
 
     def note_decision(self, *, outcome: ApplicationStatus, noted_at: datetime) -> None:
         """Record what eligibility decided. After a withdrawal it is still recorded, for
         the audit trail, but the application stays withdrawn."""
         if outcome == self.status:
             return
-        self._record(DecisionNoted(self.case_id, outcome.value, noted_at))
+        self.record(DecisionNoted(self.case_id, outcome.value, noted_at))
 
     def overrule_withdrawal(self, *, decision: ApplicationStatus, noted_at: datetime) -> None:
         """Eligibility, the authority on timing, decided before the withdrawal reached it:
         the application is no longer withdrawn but decided."""
         if self.status is ApplicationStatus.WITHDRAWN:
-            self._record(WithdrawalOverruled(self.case_id, decision.value, noted_at))
+            self.record(WithdrawalOverruled(self.case_id, decision.value, noted_at))
 
     def _check_withdrawable(self) -> None:
         if self.status not in WITHDRAWABLE:
             raise CannotWithdraw(f"an application that is {self.status} cannot be withdrawn")
 
-    def _record(self, event: ApplicationEvent) -> None:
-        self._apply(event)
-        self.pending.append(event)
-
-    def _apply(self, event: ApplicationEvent) -> None:
+    def apply(self, event: ApplicationEvent) -> None:
         match event:
             case ApplicationSubmitted():
                 self.status = ApplicationStatus.SUBMITTED

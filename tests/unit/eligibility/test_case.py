@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
+from chassis.event_types import EventTypes
 from services.eligibility.domain.case import (
     AUTOMATED,
     CaseState,
@@ -16,11 +19,25 @@ from services.eligibility.domain.case import (
     WithdrawalRejected,
 )
 from services.eligibility.domain.errors import ApprovalBlocked, NotReviewable, ReviewForbidden
-from services.eligibility.domain.events import from_stored, to_stored
+from services.eligibility.domain.events import STORED_EVENTS
 from services.eligibility.domain.rules import Circumstances
 from tests.unit.eligibility.policy_fixtures import BOOK, CLEAR, applying
 
 NOW = datetime(2026, 6, 15, 9, tzinfo=UTC)
+EVENT_TYPES = EventTypes()
+EVENT_TYPES.register_all(STORED_EVENTS)
+
+
+def to_stored(event: object) -> tuple[str, int, dict[str, Any]]:
+    """(type name, schema version, data) as a row holds them, through real JSON."""
+    row = EVENT_TYPES.to_new_event(event)
+    return row.event_type, row.schema_version, json.loads(json.dumps(row.data))
+
+
+def from_stored(name: str, data: dict[str, Any]) -> Any:
+    return EVENT_TYPES.to_event(name, 1, data)
+
+
 REFERRED = applying("disability_benefit", disability_group=2, assessment_date="2026-05-01")
 REJECTED_FOR_AGE = applying("old_age_pension", born=date(1970, 1, 1), insurance_years=30)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from contracts.periods import money
 from services.eligibility.domain.rules import (
     APPROVED,
     REJECTED,
@@ -14,7 +15,6 @@ from services.eligibility.domain.rules import (
     Assessment,
     Circumstances,
     assess,
-    money,
 )
 from tests.unit.eligibility.policy_fixtures import (
     BOOK,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from chassis.event_types import EventTypes
 from services.intake.domain.application import (
     Application,
     ApplicationStatus,
@@ -14,9 +17,21 @@ from services.intake.domain.application import (
     DecisionNoted,
 )
 from services.intake.domain.errors import CannotWithdraw
-from services.intake.domain.events import from_stored, to_stored
+from services.intake.domain.events import STORED_EVENTS
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+EVENT_TYPES = EventTypes()
+EVENT_TYPES.register_all(STORED_EVENTS)
+
+
+def to_stored(event: object) -> tuple[str, int, dict[str, Any]]:
+    """(type name, schema version, data) as a row holds them, through real JSON."""
+    row = EVENT_TYPES.to_new_event(event)
+    return row.event_type, row.schema_version, json.loads(json.dumps(row.data))
+
+
+def from_stored(name: str, data: dict[str, Any]) -> Any:
+    return EVENT_TYPES.to_event(name, 1, data)
 
 
 def submitted() -> Application:

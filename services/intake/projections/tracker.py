@@ -1,23 +1,23 @@
 """The case tracker: every event of every context about a case, folded into what a clerk,
 caseworker or auditor needs to see. Fed from the event topics by the tracker subscription
 (and, for intake's own events, in the transaction that produced them); rebuildable from
-the topics at any time. Applying an event is idempotent and order-insensitive: the summary
-is always recomputed from the whole timeline."""
+the topics (:mod:`services.intake.projections.tracker_rebuild`). Applying an event is
+idempotent and order-insensitive: the summary is always recomputed from the whole timeline.
+
+The functions that write take the tables to write to, so a rebuild fills shadow tables
+with exactly the code that keeps the live ones."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
-from chassis.database import Connection, Database, Queryable
-from contracts import CloudEvent, ContractError, decode_record
+from chassis.database import Connection, Queryable
+from contracts import CloudEvent
 from contracts.topics import (
     ELIGIBILITY_EVENTS,
     INTAKE_EVENTS,
@@ -107,47 +107,90 @@ def _next_status(current: str, kind: str, data: dict[str, Any]) -> str:
     return _STATUS_BY_TYPE.get(kind, current)
 
 
-async def record_event(connection: Connection, schema: str, event: CloudEvent) -> bool:
+@dataclass(frozen=True)
+class TrackerTables:
+    """Where the tracker is kept: the live tables, or a rebuild's shadow tables."""
+
+    timeline: str
+    cases: str
+
+    @classmethod
+    def live(cls, schema: str) -> TrackerTables:
+        return cls(f"{schema}.tracker_timeline", f"{schema}.tracker_cases")
+
+    @classmethod
+    def shadow(cls, schema: str) -> TrackerTables:
+        return cls(f"{schema}.tracker_timeline_rebuild", f"{schema}.tracker_cases_rebuild")
+
+
+async def record_event(
+    connection: Connection, schema: str, event: CloudEvent, tables: TrackerTables | None = None
+) -> bool:
     """Add `event` to its case's timeline and refresh the case; False if already there or
     if it belongs to no case."""
-    if not event.subject:
-        return False
-    data = event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else event.data
-    position = await connection.fetchval(
-        f"INSERT INTO {schema}.tracker_timeline"
-        " (case_id, event_id, event_type, source, occurred_at, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING position",
-        event.subject,
-        event.id,
-        event.type,
-        event.source,
-        event.time,
-        data,
+    return await record_events(connection, tables or TrackerTables.live(schema), [event]) == 1
+
+
+async def record_events(
+    connection: Connection, tables: TrackerTables, events: Sequence[CloudEvent]
+) -> int:
+    """Add `events` to their cases' timelines (those not there yet) and refresh each case
+    once; returns how many were new."""
+    rows = [
+        (
+            event.subject,
+            event.id,
+            event.type,
+            event.source,
+            event.time,
+            event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else event.data,
+        )
+        for event in events
+        if event.subject
+    ]
+    if not rows:
+        return 0
+    inserted = await connection.fetch(
+        f"INSERT INTO {tables.timeline} (case_id, event_id, event_type, source, occurred_at, data)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::timestamptz[], $6::jsonb[]) ON CONFLICT (event_id) DO NOTHING RETURNING case_id",
+        *([row[column] for row in rows] for column in range(6)),
     )
-    if position is None:
-        return False
-    view = fold_case(event.subject, await _timeline(connection, schema, event.subject))
-    await connection.execute(
-        f"INSERT INTO {schema}.tracker_cases"
+    await refresh_cases(connection, tables, {row["case_id"] for row in inserted})
+    return len(inserted)
+
+
+async def refresh_cases(connection: Connection, tables: TrackerTables, case_ids: set[str]) -> None:
+    """Recompute the summary rows of `case_ids` from their whole timelines."""
+    if not case_ids:
+        return
+    timelines = await _timelines(connection, tables, sorted(case_ids))
+    views = [fold_case(case_id, timeline) for case_id, timeline in timelines.items()]
+    await connection.executemany(
+        f"INSERT INTO {tables.cases}"
         " (case_id, national_id, benefit, center_id, status, submitted_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO UPDATE SET"
         " national_id = EXCLUDED.national_id, benefit = EXCLUDED.benefit,"
         " center_id = EXCLUDED.center_id, status = EXCLUDED.status,"
         " submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at",
-        view.case_id,
-        view.national_id,
-        view.benefit,
-        view.center_id,
-        view.status,
-        view.submitted_at,
-        view.updated_at,
+        [
+            (
+                view.case_id,
+                view.national_id,
+                view.benefit,
+                view.center_id,
+                view.status,
+                view.submitted_at,
+                view.updated_at,
+            )
+            for view in views
+        ],
     )
-    return True
 
 
 async def case_view(connection: Queryable, schema: str, case_id: str) -> CaseView | None:
     """The tracker's view of `case_id`, or None if it knows no event of it."""
-    timeline = await _timeline(connection, schema, case_id)
+    timeline = (await _timelines(connection, TrackerTables.live(schema), [case_id])).get(case_id)
     return fold_case(case_id, timeline) if timeline else None
 
 
@@ -187,72 +230,16 @@ async def search_cases(
     return [CaseSummary(**dict(row)) for row in rows], int(total)
 
 
-async def _timeline(connection: Queryable, schema: str, case_id: str) -> list[TimelineEntry]:
+async def _timelines(
+    connection: Queryable, tables: TrackerTables, case_ids: Sequence[str]
+) -> dict[str, list[TimelineEntry]]:
     rows = await connection.fetch(
-        f"SELECT event_id, event_type, source, occurred_at, data FROM {schema}.tracker_timeline"
-        " WHERE case_id = $1 ORDER BY occurred_at, position",
-        case_id,
+        f"SELECT case_id, event_id, event_type, source, occurred_at, data FROM {tables.timeline}"
+        " WHERE case_id = ANY($1::text[]) ORDER BY case_id, occurred_at, position",
+        list(case_ids),
     )
-    return [TimelineEntry(**dict(row)) for row in rows]
-
-
-async def rebuild_tracker(
-    database: Database, schema: str, bootstrap_servers: str, *, batch_size: int = 500
-) -> int:
-    """Empty the tracker and replay every tracked topic from its beginning up to its end
-    as of now; returns how many events were recorded. The live subscription may keep
-    running meanwhile: recording is idempotent."""
-    async with database.pool.acquire() as connection:
-        await connection.execute(f"TRUNCATE {schema}.tracker_timeline, {schema}.tracker_cases")
-    recorded = 0
-    async for events in _replay(bootstrap_servers, TRACKED_TOPICS, batch_size):
-        async with database.pool.acquire() as connection, connection.transaction():
-            for event in events:
-                recorded += await record_event(connection, schema, event)
-    return recorded
-
-
-async def _replay(
-    bootstrap_servers: str, topics: Sequence[str], batch_size: int
-) -> AsyncIterator[list[CloudEvent]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await _partitions(consumer, topics)
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=batch_size)
-            events: list[CloudEvent] = []
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < end[tp]:
-                        try:
-                            events.append(decode_record(record.value, record.headers or ()))
-                        except ContractError:
-                            continue  # the live subscription dead-lettered it already
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-            if events:
-                yield events
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    deadline = time.monotonic() + 10
-    found: list[TopicPartition] = []
-    for topic in topics:
-        numbers = consumer.partitions_for_topic(topic)
-        while numbers is None and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()
-            numbers = consumer.partitions_for_topic(topic)
-            if numbers is None:
-                await asyncio.sleep(0.1)
-        found += [TopicPartition(topic, number) for number in sorted(numbers or ())]
-    return found
+    timelines: dict[str, list[TimelineEntry]] = {}
+    for row in rows:
+        entry = dict(row)
+        timelines.setdefault(entry.pop("case_id"), []).append(TimelineEntry(**entry))
+    return timelines

@@ -1,0 +1,96 @@
+"""Money and months as every context counts them: AZN with two places rounded half up, and
+calendar months (a payment run's period, an entitlement's months) with their arithmetic.
+
+Pure and exact: `Decimal`, `date`, no floats, no time zones (a month is a calendar month;
+which day it is *now* is taken in Asia/Baku by :func:`contracts.application.agency_today`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Self
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal) -> Decimal:
+    """AZN with two places, rounded half up."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier), clamped to the end of a shorter month."""
+    month_index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(month_index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def last_day_after_months(start: date, months: int) -> date:
+    """The last day of a period of `months` whole months starting on `start`."""
+    return add_months(start, months) - timedelta(days=1)
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month, written `YYYY-MM` (a payment run's period)."""
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.month <= 12 and 1900 <= self.year <= 9999):
+            raise ValueError(f"{self.year}-{self.month} is not a month")
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """`YYYY-MM` to a month; ValueError otherwise."""
+        found = _MONTH.fullmatch(text)
+        if found is None:
+            raise ValueError(f"{text!r} is not a month (YYYY-MM)")
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    @classmethod
+    def of(cls, day: date) -> Self:
+        """The month `day` falls in."""
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    def plus(self, months: int) -> Month:
+        """The month `months` later (earlier if negative)."""
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    def until(self, last: Month) -> Iterator[Month]:
+        """This month and every month after it up to `last`, inclusive (none if `last` is
+        earlier)."""
+        month = self
+        while month <= last:
+            yield month
+            month = month.plus(1)
+
+    def months_until(self, later: Month) -> int:
+        """How many months from this one to `later` (0 for the same month)."""
+        return (later.year - self.year) * 12 + later.month - self.month
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
