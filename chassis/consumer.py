@@ -79,6 +79,20 @@ _processed = meter("dost.chassis.consumer").create_counter(
 )
 
 
+class Unprocessable(Exception):
+    """Raised by a handler for a message that can never be processed (an unknown reference,
+    say): it is dead-lettered at once with `reason`, without retries."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def by_subject(event: CloudEvent) -> str | None:
+    """Dead letters are sequenced by the CloudEvent subject (the case) by default."""
+    return event.subject
+
+
 def source_and_id(event: CloudEvent, _record: ReceivedRecord) -> str:
     """The inbox id of an event: CloudEvents makes `source` + `id` unique, not `id` alone."""
     return f"{event.source}|{event.id}"
@@ -105,6 +119,7 @@ class EventConsumer:
         rejection_handlers: Mapping[str, RejectionHandler] | None = None,
         message_id: Callable[[CloudEvent, ReceivedRecord], str] = source_and_id,
         answers_duplicates: bool = False,
+        sequence_key: Callable[[CloudEvent], str | None] = by_subject,
         max_attempts: int = 3,
         retry_backoff: float = 0.05,
         batch_attempts: int = 3,
@@ -119,6 +134,7 @@ class EventConsumer:
         self.rejection_handlers = dict(rejection_handlers or {})
         self.message_id = message_id
         self.answers_duplicates = answers_duplicates
+        self.sequence_key = sequence_key
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.batch_attempts = batch_attempts
@@ -166,7 +182,7 @@ class EventConsumer:
         async with unit_of_work(self.database, self.schema) as work:
             ids = [message.message_id for message in incoming]
             new_ids = await inbox.claim(work.connection, self.schema, self.subscription, ids)
-            subjects = [m.event.subject for m in incoming if m.event and m.event.subject]
+            subjects = [key for m in incoming if (key := self._sequence_key(m))]
             blocked = await dead_letters.blocked_subjects(
                 work.connection, self.schema, self.subscription, subjects
             )
@@ -177,7 +193,7 @@ class EventConsumer:
                     duplicates.append(message.message_id)
                     continue
                 new_ids.discard(message.message_id)  # the same id twice in a batch: first wins
-                subject = message.event.subject if message.event else None
+                subject = self._sequence_key(message)
                 if subject and subject in blocked:
                     await self._dead_letter(
                         work,
@@ -206,14 +222,13 @@ class EventConsumer:
                 await rejection(work, envelope, error)
 
             failure = await self._handle(work, reject, event, message.message_id)
-            return None if failure is None else ("rejection_failed", failure)
+            return None if failure is None else ("rejection_failed", failure[1])
         assert event is not None
         handler = self.handlers.get(event.type, self.fallback_handler)
         if handler is None:
             self._count("ignored")
             return None
-        failure = await self._handle(work, handler, event, message.message_id)
-        return None if failure is None else ("handler_failed", failure)
+        return await self._handle(work, handler, event, message.message_id)
 
     def _decode(self, record: ReceivedRecord) -> _Incoming:
         try:
@@ -227,10 +242,11 @@ class EventConsumer:
 
     async def _handle(
         self, work: UnitOfWork, handler: EventHandler, event: CloudEvent, message_id: str
-    ) -> str | None:
+    ) -> tuple[str, str] | None:
         """Run `handler` in a savepoint, up to `max_attempts` times with back-off; the
-        failure, if it kept failing. Outages, and contention that outlasts the attempts,
-        are raised: they concern the batch, not this record."""
+        (reason, error) to dead-letter with, if it kept failing or said it never can
+        (:class:`Unprocessable`). Outages, and contention that outlasts the attempts, are
+        raised: they concern the batch, not this record."""
         parent = context_from_traceparent(event.traceparent)
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -257,6 +273,9 @@ class EventConsumer:
                             )
                 except OUTAGE_ERRORS:
                     raise
+                except Unprocessable as error:
+                    self._count("unprocessable")
+                    return error.reason, _describe(error)
                 except CONTENTION_ERRORS:
                     if attempt == self.max_attempts:
                         raise
@@ -275,7 +294,7 @@ class EventConsumer:
                     continue
                 self._count("handled")
                 return None
-        return failure
+        return "handler_failed", failure
 
     async def redrive(self, work: UnitOfWork, letter: StoredDeadLetter) -> str | None:
         """Run a dead letter's record through the normal path again, its inbox claim
@@ -300,7 +319,7 @@ class EventConsumer:
     async def _dead_letter(
         self, work: UnitOfWork, message: _Incoming, reason: str, error: str
     ) -> None:
-        subject = message.event.subject if message.event else None
+        subject = self._sequence_key(message)
         letter = DeadLetter(message.record, message.message_id, subject, reason, error)
         await dead_letters.record(work.connection, self.schema, self.subscription, letter)
         work.publish_raw(dead_letters.dead_letter_message(letter, self.subscription))
@@ -351,6 +370,14 @@ class EventConsumer:
             type(error).__name__,
         )
         await asyncio.sleep(delay)
+
+    def _sequence_key(self, message: _Incoming) -> str | None:
+        if message.event is None:
+            return None
+        try:
+            return self.sequence_key(message.event)
+        except Exception:  # undecoded data: nothing to sequence by
+            return None
 
     def _backoff(self, failures: int, base: float | None = None) -> float:
         return float(min((base or self.retry_backoff) * 2 ** (failures - 1), self.max_backoff))

@@ -28,10 +28,22 @@ def checked_schema(schema: str) -> str:
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
-    for json_type in ("json", "jsonb"):
-        await connection.set_type_codec(
-            json_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+    # JSON columns read and write Python objects, in the binary format, so COPY (which is
+    # binary) works for them as well as queries do. jsonb's binary form is a version byte.
+    await connection.set_type_codec(
+        "json",
+        encoder=lambda value: json.dumps(value).encode(),
+        decoder=lambda data: json.loads(data),
+        schema="pg_catalog",
+        format="binary",
+    )
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + json.dumps(value).encode(),
+        decoder=lambda data: json.loads(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

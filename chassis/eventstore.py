@@ -127,6 +127,8 @@ class EventStore:
                 f" expected {first.expected_version} ({len(stale)} stale stream(s))"
             )
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+        metadata: Any = None
+        metadata_json = ""
         for append in appends:
             for offset, event in enumerate(append.events, start=1):
                 columns[0].append(append.stream_id)
@@ -135,7 +137,10 @@ class EventStore:
                 columns[3].append(event.event_type)
                 columns[4].append(event.schema_version)
                 columns[5].append(json.dumps(event.data, separators=(",", ":")))
-                columns[6].append(json.dumps(event.metadata, separators=(",", ":")))
+                if event.metadata != metadata:  # a batch's events mostly share theirs
+                    metadata = event.metadata
+                    metadata_json = json.dumps(metadata, separators=(",", ":"))
+                columns[6].append(metadata_json)
         try:
             await connection.execute(
                 f"INSERT INTO {self._table}"

@@ -65,7 +65,8 @@ class JobKind(Protocol):
 
     async def step(self, work: UnitOfWork, params: Mapping[str, Any], checkpoint: Any) -> JobStep:
         """Do the next chunk after `checkpoint` (None at the start) and say what was done.
-        Must finish well within the runner's lease (a few seconds)."""
+        `params` are the job's, plus its name under `job_name`. Must finish well within
+        the runner's lease (a few seconds)."""
         ...
 
 
@@ -225,7 +226,8 @@ class JobRunner:
                     if job is None or job["status"] not in (PENDING, RUNNING):
                         return False
                     kind = self.kinds[job["kind"]]
-                    step = await kind.step(work, job["params"], job["checkpoint"])
+                    params = {**job["params"], "job_name": name}
+                    step = await kind.step(work, params, job["checkpoint"])
                     await self._advance(work.connection, name, step)
             _chunks.add(1, {"kind": job["kind"]})
             return not step.finished

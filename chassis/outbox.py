@@ -59,12 +59,22 @@ async def put(connection: Connection, schema: str, messages: Sequence[OutboxMess
         [message.topic for message in messages],
         [message.key for message in messages],
         [message.payload for message in messages],
-        [_headers_json(message.headers) for message in messages],
+        _headers_json(messages),
     )
 
 
-def _headers_json(headers: Sequence[tuple[str, str]]) -> str:
-    return json.dumps([[name, value] for name, value in headers])
+def _headers_json(messages: Sequence[OutboxMessage]) -> list[str]:
+    """Each message's headers as JSON (encoded once per distinct set: the messages of one
+    transaction mostly share theirs)."""
+    encoded: dict[tuple[tuple[str, str], ...], str] = {}
+    texts = []
+    for message in messages:
+        headers = tuple(message.headers)
+        text = encoded.get(headers)
+        if text is None:
+            text = encoded[headers] = json.dumps([[name, value] for name, value in headers])
+        texts.append(text)
+    return texts
 
 
 @dataclass(frozen=True)

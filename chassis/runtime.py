@@ -143,9 +143,7 @@ class ServiceRuntime:
             )
             for runner in self.projections
         ]
-        self._tasks.append(
-            asyncio.create_task(self.jobs.run(self._stop), name=f"{self.name}-jobs")
-        )
+        self._tasks.append(asyncio.create_task(self.jobs.run(self._stop), name=f"{self.name}-jobs"))
         self._tasks.append(
             asyncio.create_task(self._count_dead_letters(self._stop), name=f"{self.name}-dlq")
         )

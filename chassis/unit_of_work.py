@@ -26,9 +26,10 @@ from contracts import CloudEvent
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
-PublicEvents = Callable[[A, Any, str], Sequence[CloudEvent]]
+PublicEvents = Callable[[A, Any, str], Sequence[CloudEvent | outbox.OutboxMessage]]
 """What a saved domain event means to the outside: (aggregate, event, event id) to the
-CloudEvents to publish (none for bookkeeping events)."""
+CloudEvents to publish (none for bookkeeping events), or to records already encoded (a
+bulk writer's fast path; they carry their own correlation and causation ids)."""
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,25 @@ class UnitOfWork:
     # --- event streams --------------------------------------------------------------------
 
     async def append(
-        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        check_now: bool = True,
     ) -> int:
         """Append `events` to `stream_id` after `expected_version` at the commit; returns
         the stream's new version. :class:`ConcurrencyError` at once if the stream is known
-        to be elsewhere, or at the commit if another writer commits first."""
+        to be elsewhere, or at the commit if another writer commits first. Without
+        `check_now`, the committed version is not asked for now (a bulk writer that already
+        knows it saves a round trip per stream; the commit checks anyway)."""
         pending = self._streams.get(stream_id)
-        current = (
-            pending.version
-            if pending is not None
-            else await self.events.stream_version(self.connection, stream_id)
-        )
+        if pending is not None:
+            current = pending.version
+        elif check_now:
+            current = await self.events.stream_version(self.connection, stream_id)
+        else:
+            current = expected_version
         if current != expected_version:
             raise ConcurrencyError(
                 f"stream {stream_id} is at version {current}, expected {expected_version}"
@@ -173,28 +182,32 @@ class UnitOfWork:
         public_events: PublicEvents[A] | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        check_now: bool = True,
     ) -> list[SavedEvent]:
         """Append the aggregate's pending events after the version it was loaded at
         (:class:`ConcurrencyError` if another writer moved the stream), and queue for the
         outbox the public events `public_events` makes of each, with the given correlation
-        and causation ids. Returns what was saved, with each event's id."""
+        and causation ids. Returns what was saved, with each event's id. (`check_now`: see
+        :meth:`append`.)"""
         if not aggregate.pending:
             return []
         rows = [self.event_types.to_new_event(event) for event in aggregate.pending]
-        await self.append(aggregate.stream_id, aggregate.version, rows)
+        await self.append(aggregate.stream_id, aggregate.version, rows, check_now=check_now)
         events = aggregate.mark_saved()
         saved = []
         for event, row in zip(events, rows, strict=True):
-            published = [
-                public.model_copy(
+            published = []
+            for public in (
+                public_events(aggregate, event, str(row.event_id)) if public_events else ()
+            ):
+                if isinstance(public, outbox.OutboxMessage):
+                    self.publish_raw(public)
+                    continue
+                public = public.model_copy(
                     update={"correlationid": correlation_id, "causationid": causation_id}
                 )
-                for public in (
-                    public_events(aggregate, event, str(row.event_id)) if public_events else ()
-                )
-            ]
-            for public in published:
                 self.publish(public)
+                published.append(public)
             saved.append(SavedEvent(event, str(row.event_id), published))
         return saved
 

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.registry import EventData, event_model
 from contracts.topics import ELIGIBILITY_EVENTS
-from contracts.types import Benefit, Money, PlainText
+from contracts.types import Benefit, Money, NationalId, PlainText
 
 
 class _Part(BaseModel):
@@ -46,6 +46,16 @@ class Award(_Part):
     )
 
 
+class Payee(_Part):
+    """Who an approved award is paid to: the applicant, and the account they gave."""
+
+    national_id: NationalId
+    full_name: str
+    bank_account: str | None = Field(
+        None, description="IBAN the applicant gave; absent for a lump sum applied for without one."
+    )
+
+
 @event_model("dost.eligibility.EligibilityDecided.v1", topic=ELIGIBILITY_EVENTS)
 class EligibilityDecided(EventData):
     """A case was approved or rejected, automatically or by a caseworker."""
@@ -55,6 +65,7 @@ class EligibilityDecided(EventData):
     outcome: Literal["approved", "rejected"]
     reasons: list[str] = Field(description="Rejection reason codes; empty when approved.")
     award: Award | None = Field(None, description="Present when approved.")
+    payee: Payee | None = Field(None, description="Present when approved: who is paid.")
     policy_version: str
     rules: list[RuleCheck] = Field(description="Every rule checked, with inputs and result.")
     decided_at: AwareDatetime

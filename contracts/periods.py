@@ -8,6 +8,7 @@ which day it is *now* is taken in Asia/Baku by :func:`contracts.application.agen
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,9 +44,12 @@ def last_day_after_months(start: date, months: int) -> date:
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Month:
-    """A calendar month, written `YYYY-MM` (a payment run's period)."""
+    """A calendar month, written `YYYY-MM` (a payment run's period).
+
+    Months are counted by the million in a payment run, so the arithmetic hands out shared
+    instances (:meth:`at`) rather than building a new one each time."""
 
     year: int
     month: int
@@ -63,9 +67,20 @@ class Month:
         return cls(int(found.group(1)), int(found.group(2)))
 
     @classmethod
-    def of(cls, day: date) -> Self:
+    def of(cls, day: date) -> Month:
         """The month `day` falls in."""
-        return cls(day.year, day.month)
+        return Month.at(day.year * 12 + day.month - 1)
+
+    @staticmethod
+    @functools.cache
+    def at(index: int) -> Month:
+        """The month `index` months after January of year 0 (the inverse of :attr:`index`)."""
+        return Month(index // 12, index % 12 + 1)
+
+    @property
+    def index(self) -> int:
+        """Months since January of year 0: consecutive months have consecutive indexes."""
+        return self.year * 12 + self.month - 1
 
     @property
     def first_day(self) -> date:
@@ -77,20 +92,22 @@ class Month:
 
     def plus(self, months: int) -> Month:
         """The month `months` later (earlier if negative)."""
-        index = self.year * 12 + self.month - 1 + months
-        return Month(index // 12, index % 12 + 1)
+        return Month.at(self.index + months)
 
     def until(self, last: Month) -> Iterator[Month]:
         """This month and every month after it up to `last`, inclusive (none if `last` is
         earlier)."""
-        month = self
-        while month <= last:
-            yield month
-            month = month.plus(1)
+        for index in range(self.index, last.index + 1):
+            yield Month.at(index)
 
     def months_until(self, later: Month) -> int:
         """How many months from this one to `later` (0 for the same month)."""
         return (later.year - self.year) * 12 + later.month - self.month
 
     def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
+        return _month_text(self.year, self.month)
+
+
+@functools.cache
+def _month_text(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"

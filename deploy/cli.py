@@ -96,6 +96,37 @@ def _rebuild(arguments: argparse.Namespace) -> int:
     )
 
 
+def _payments_run(arguments: argparse.Namespace) -> int:
+    from deploy.operations import start_payment_run
+
+    return asyncio.run(
+        start_payment_run(
+            ChassisSettings(), arguments.schema, arguments.period, not arguments.no_wait
+        )
+    )
+
+
+def _period(text: str) -> str:
+    """A `YYYY-MM` argument, refused before anything is touched when it is not a month."""
+    from contracts.periods import Month
+
+    try:
+        return str(Month.parse(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _import_statement(arguments: argparse.Namespace) -> int:
+    from deploy.operations import import_statement
+
+    try:
+        document = Path(arguments.file).read_bytes()
+    except OSError as error:
+        print(f"not imported: {error}")
+        return 1
+    return asyncio.run(import_statement(ChassisSettings(), document))
+
+
 def _export_contracts(_arguments: argparse.Namespace) -> int:
     from contracts.compatibility import export
 
@@ -167,6 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--schema", help="the service's schema (default: its name)")
     rebuild.add_argument("--no-wait", action="store_true", help="submit and return")
     rebuild.set_defaults(run=_rebuild)
+
+    payments = commands.add_parser("payments", help="payment runs and bank statements")
+    payments_commands = payments.add_subparsers(dest="payments_command", required=True)
+    run = payments_commands.add_parser(
+        "run", help="start the payment run of a month and follow it with a progress bar"
+    )
+    run.add_argument("--period", required=True, type=_period, help="YYYY-MM")
+    run.add_argument("--schema", default="payments", help="the payments service's schema")
+    run.add_argument("--no-wait", action="store_true", help="start it and return")
+    run.set_defaults(run=_payments_run)
+    statement = payments_commands.add_parser(
+        "import-statement", help="publish the settlements and returns of a camt.054 file"
+    )
+    statement.add_argument("file", help="an ISO 20022 camt.054 debit notification")
+    statement.set_defaults(run=_import_statement)
 
     contracts = commands.add_parser("contracts", help="event contracts")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)

@@ -183,3 +183,74 @@ async def follow_job(
 def _schema_of(subscription: str) -> str:
     """A subscription is named `<schema>.<name>`: the service that owns it."""
     return checked_schema(subscription.partition(".")[0])
+
+
+async def start_payment_run(settings: ChassisSettings, schema: str, period: str, wait: bool) -> int:
+    """Start the payment run of `period` (or find the one started before) and follow it."""
+    from contracts.periods import Month
+    from services.payments.domain.errors import RunRefused
+    from services.payments.handlers.payment_run import start_run
+
+    connection = await connect(settings.database_url)
+    try:
+        async with connection.transaction():
+            job, created = await start_run(
+                connection, checked_schema(schema), Month.parse(period), requested_by="dost"
+            )
+    except RunRefused as error:
+        print(f"refused: {error}")
+        return 1
+    finally:
+        await connection.close()
+    print(f"{'started' if created else 'found'} payment run {job.name} ({job.status})")
+    return await follow_job(settings, schema, job.name) if wait else 0
+
+
+async def import_statement(settings: ChassisSettings, document: bytes) -> int:
+    """Read a camt.054 debit notification and publish what the bank says of each
+    instruction on the settlements topic, as the bank's own system would. Importing the
+    same file again publishes the same events (same ids): nothing happens twice."""
+    from aiokafka import AIOKafkaProducer
+    from services.payments.iso20022.camt054 import (
+        InvalidStatement,
+        Return,
+        read_debit_notification,
+    )
+
+    from contracts import encode, new_cloud_event
+    from contracts.bank import PaymentReturned, PaymentSettled
+
+    try:
+        entries = read_debit_notification(document)
+    except InvalidStatement as error:
+        print(f"not imported: {error}")
+        return 1
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    await producer.start()
+    try:
+        for entry in entries:
+            if isinstance(entry, Return):
+                data: PaymentSettled | PaymentReturned = PaymentReturned(
+                    instruction_id=entry.end_to_end_id, reason=entry.reason
+                )
+                event_id, time = f"{entry.end_to_end_id}:returned", entry.returned_at
+            else:
+                data = PaymentSettled(
+                    instruction_id=entry.end_to_end_id, settled_at=entry.booked_at
+                )
+                event_id, time = f"{entry.end_to_end_id}:settled", entry.booked_at
+            event = new_cloud_event(
+                data, source="urn:dost:bank-statement", event_id=event_id, time=time
+            )
+            await producer.send_and_wait(
+                data.topic, encode(event), key=entry.end_to_end_id.encode()
+            )
+    finally:
+        await producer.stop()
+    settled = sum(1 for entry in entries if not isinstance(entry, Return))
+    print(f"published {settled} settlement(s) and {len(entries) - settled} return(s)")
+    return 0

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from deploy.local.processes import spawn, stop, wait_for_port
@@ -22,10 +23,18 @@ _SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 class LocalPostgres:
     """Start and stop one server whose data lives in `data_dir`."""
 
-    def __init__(self, data_dir: Path, *, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = host
         self.port = port
+        self.settings = dict(settings or {})  # server parameters, e.g. shared_buffers
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +81,11 @@ class LocalPostgres:
                 "max_connections=200",
                 "-c",
                 "fsync=on",
+                *(
+                    argument
+                    for name, value in self.settings.items()
+                    for argument in ("-c", f"{name}={value}")
+                ),
             ],
             log_path=self.data_dir.parent / "postgres.log",
             user=user,

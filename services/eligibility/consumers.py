@@ -10,7 +10,8 @@ from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent
 from contracts.civil_registry import PersonDied
 from contracts.intake import ApplicationSubmitted, ApplicationWithdrawn
-from contracts.topics import INTAKE_EVENTS, REGISTRY_EVENTS
+from contracts.payments import EntitlementTerminated
+from contracts.topics import INTAKE_EVENTS, PAYMENTS_EVENTS, REGISTRY_EVENTS
 from services.eligibility import handlers
 from services.eligibility.domain.policy import PolicyBook
 
@@ -57,6 +58,29 @@ def register(runtime: ServiceRuntime, book: PolicyBook) -> None:
             "Submitted applications are decided; one withdrawn before its decision never is."
             " A withdrawal after the decision is answered with WithdrawalRejected."
         ),
+    )
+
+    async def on_entitlement_ended(work: UnitOfWork, event: CloudEvent) -> None:
+        assert isinstance(event.data, EntitlementTerminated)
+        await handlers.end_award(
+            work,
+            event.data.case_id,
+            event.data.ends_on,
+            event.data.reason,
+            now=datetime.now(UTC),
+            causation_id=event.id,
+        )
+
+    entitlements = EventConsumer(
+        database=runtime.database,
+        schema=runtime.schema,
+        subscription=f"{runtime.schema}.entitlements",
+        handlers={EntitlementTerminated.event_type: on_entitlement_ended},
+    )
+    runtime.subscribe(
+        entitlements,
+        PAYMENTS_EVENTS,
+        description="Entitlements payments ended: the person may apply again (already_receiving).",
     )
     deaths = EventConsumer(
         database=runtime.database,

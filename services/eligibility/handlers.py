@@ -14,6 +14,7 @@ from contracts.eligibility import (
 )
 from contracts.eligibility import (
     EligibilityDecided,
+    Payee,
     ReferredForReview,
     ReviewCompleted,
     RuleCheck,
@@ -59,6 +60,8 @@ def application_facts(submitted: ApplicationSubmitted) -> ApplicationFacts:
         application_date=agency_today(submitted.submitted_at),
         facts=body.facts.model_dump(mode="json"),
         submitted_by=submitted.submitted_by,
+        full_name=body.applicant.full_name,
+        bank_account=body.applicant.bank_account,
     )
 
 
@@ -116,6 +119,20 @@ async def person_died(
         case = await load_case(work, case_id)
         case.close_for_death(now)
         await _save(work, case, correlation_id=causation_id, causation_id=causation_id)
+
+
+async def end_award(
+    work: UnitOfWork, case_id: str, ended_on: date, reason: str, *, now: datetime, causation_id: str
+) -> None:
+    """Payments ended the case's entitlement: the person no longer counts as receiving."""
+    try:
+        case = await load_case(work, case_id)
+    except CaseNotFound:
+        return  # granted from another eligibility deployment's decision: not ours
+    await work.serialize_on(_person(case.applicant.national_id))
+    case = await load_case(work, case_id)
+    case.end_award(ended_on, reason, now)
+    await _save(work, case, correlation_id=causation_id, causation_id=causation_id)
 
 
 async def review(
@@ -205,6 +222,15 @@ def _public_events(case: EligibilityCase, event: CaseEvent, event_id: str) -> li
         outcome="approved" if approved else "rejected",
         reasons=[] if approved else list(event.reasons),
         award=_award(event.assessment.proposal) if approved else None,
+        payee=(
+            Payee(
+                national_id=application.national_id,
+                full_name=application.full_name,
+                bank_account=application.bank_account,
+            )
+            if approved
+            else None
+        ),
         policy_version=event.assessment.policy_version,
         rules=_rules(event.assessment),
         decided_at=event.decided_at,

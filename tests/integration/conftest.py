@@ -21,6 +21,8 @@ from services.eligibility.app import create_app as create_eligibility
 from services.eligibility.settings import EligibilitySettings
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
+from services.payments.app import create_app as create_payments
+from services.payments.settings import PaymentsSettings
 from tests.integration.applications import bearer
 from tests.running_service import serving
 
@@ -53,6 +55,29 @@ async def eligibility_service(settings: ChassisSettings) -> AsyncIterator[Runnin
     )
     async with serving(create_eligibility(eligibility_settings)) as base_url:
         yield RunningService(base_url, schema)
+
+
+@pytest.fixture(scope="session")
+async def payments_service(settings: ChassisSettings) -> AsyncIterator[RunningService]:
+    schema = _schema("payments")
+    payments_settings = PaymentsSettings(
+        **settings.model_dump(by_alias=True),
+        schema_name=schema,
+        bank_dir=settings.state_dir / f"bank-{schema}",
+        run_chunk=50,
+    )
+    async with serving(create_payments(payments_settings)) as base_url:
+        yield RunningService(base_url, schema)
+
+
+@pytest.fixture(scope="session")
+def payments_url(payments_service: RunningService) -> str:
+    return payments_service.url
+
+
+@pytest.fixture(scope="session")
+def payments_schema(payments_service: RunningService) -> str:
+    return payments_service.schema
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -71,7 +71,16 @@ class WithdrawalRejected:
     rejected_at: datetime
 
 
-CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn | WithdrawalRejected
+@dataclass(frozen=True)
+class AwardEnded:
+    """Payments ended the entitlement the approval granted (death, or its end date)."""
+
+    ended_on: date
+    reason: str
+    ended_at: datetime
+
+
+CaseEvent = ApplicationReceived | Decided | Referred | Withdrawn | WithdrawalRejected | AwardEnded
 
 
 @dataclass
@@ -84,6 +93,7 @@ class EligibilityCase(Aggregate):
     assessment: Assessment | None = None
     decided_by: str | None = None
     rejected_withdrawals: set[str] = field(default_factory=set)
+    award_ended_on: date | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -153,6 +163,12 @@ class EligibilityCase(Aggregate):
         ):
             self.record(WithdrawalRejected(withdrawal_id, self.state.value, at))
 
+    def end_award(self, ended_on: date, reason: str, at: datetime) -> None:
+        """The approved award's entitlement ended: the person no longer receives it (and
+        may apply again). Only once."""
+        if self.state is CaseState.APPROVED and self.award_ended_on is None:
+            self.record(AwardEnded(ended_on, reason, at))
+
     def close_for_death(self, at: datetime) -> None:
         """The applicant died while the case waited for a review: it is rejected."""
         if self.state is CaseState.UNDER_REVIEW:
@@ -203,3 +219,5 @@ class EligibilityCase(Aggregate):
                 self.state = CaseState.WITHDRAWN
             case WithdrawalRejected():
                 self.rejected_withdrawals.add(event.withdrawal_id)
+            case AwardEnded():
+                self.award_ended_on = event.ended_on

@@ -6,6 +6,7 @@ from __future__ import annotations
 from chassis.aggregate import StoredName
 from services.eligibility.domain.case import (
     ApplicationReceived,
+    AwardEnded,
     Decided,
     Referred,
     WithdrawalRejected,
@@ -20,4 +21,5 @@ STORED_EVENTS: dict[type, StoredName] = {
     Withdrawn: StoredName("eligibility.Withdrawn"),
     WithdrawalRejected: StoredName("eligibility.WithdrawalRejected"),
     DeathReported: StoredName("eligibility.DeathReported"),
+    AwardEnded: StoredName("eligibility.AwardEnded"),
 }

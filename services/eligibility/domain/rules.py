@@ -45,6 +45,8 @@ class ApplicationFacts:
     application_date: date  # in the agency's time zone
     facts: Mapping[str, Any]
     submitted_by: str
+    full_name: str = ""  # who an approval is paid to (older stored events lack it)
+    bank_account: str | None = None
 
     @property
     def child_birth_date(self) -> date | None:

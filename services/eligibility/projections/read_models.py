@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from chassis.database import Connection, Queryable
 from services.eligibility.domain.case import (
     ApplicationReceived,
+    AwardEnded,
     Decided,
     Referred,
     WithdrawalRejected,
@@ -65,6 +66,13 @@ async def apply(
             await _dequeue(connection, tables, aggregate_id)
         case DeathReported():
             await _death(connection, tables, event)
+        case AwardEnded():
+            await connection.execute(
+                f"UPDATE {tables.awards} SET ended_on = least(coalesce(ended_on, $2), $2)"
+                " WHERE case_id = $1",
+                aggregate_id,
+                event.ended_on,
+            )
 
 
 async def _received(

@@ -1,0 +1,1 @@
+"""The payments domain: the Entitlement aggregate. Pure Python, no I/O."""

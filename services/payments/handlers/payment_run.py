@@ -1,0 +1,220 @@
+"""The monthly payment run: a resumable job of the chassis that pays every active
+entitlement what is due for a period, then writes the bank file.
+
+Scale: a million entitlements, in chunks of a few thousand, each chunk one short
+transaction (its rows locked, so a settlement of the same entitlement waits a moment; the
+event store's ordering lock held only for the chunk's insert and commit). Nothing is held
+in memory beyond a chunk. Exactly once: what a chunk issues commits with the job's
+checkpoint, and an entitlement only ever pays months not yet covered, so a run repeated,
+run twice at once (one job per period, one leader) or restarted after a kill issues
+nothing twice and misses nothing.
+
+Phases: `issue` (entitlements by id, in chunks), then `file` (the pain.001 bank file,
+streamed from the instructions of this run in chunks, resumable at the byte offset of the
+last chunk), then done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from chassis import jobs
+from chassis.database import Connection
+from chassis.jobs import JobStatus, JobStep
+from chassis.locks import lock_until_commit
+from chassis.telemetry import current_traceparent
+from chassis.unit_of_work import UnitOfWork
+from contracts.application import agency_today
+from contracts.periods import Month
+from services.payments import projections
+from services.payments.domain.entitlement import Entitlement, PaymentInstructionIssued
+from services.payments.domain.errors import RunRefused
+from services.payments.handlers.entitlements import instruction_record, public_events, save
+from services.payments.iso20022.pain001 import CreditTransfer, Debtor, FileHeader, Pain001File
+
+KIND = "payment-run"
+NAME_LENGTH = 140  # the longest name a pain.001 creditor may have
+
+
+def run_id_of(period: Month) -> str:
+    return f"payment-run-{period}"
+
+
+async def start_run(
+    connection: Connection, schema: str, period: Month, *, requested_by: str
+) -> tuple[JobStatus, bool]:
+    """The run of `period` (the one started before, if any), and whether it started now.
+    One run at a time: :class:`RunRefused` while another period's run is going."""
+    await lock_until_commit(connection, f"payments:{schema}:runs")
+    run_id = run_id_of(period)
+    existing = await jobs.status(connection, schema, run_id)
+    if existing is not None:
+        return existing, False
+    running = await connection.fetchval(
+        f"SELECT name FROM {schema}.jobs WHERE kind = $1 AND status IN ('pending', 'running')",
+        KIND,
+    )
+    if running is not None:
+        raise RunRefused(f"the run {running} is still going; start {period} when it is done")
+    return await jobs.submit(
+        connection,
+        schema,
+        name=run_id,
+        kind=KIND,
+        params={"period": str(period), "requested_by": requested_by},
+    )
+
+
+class PaymentRun:
+    """The `payment-run` job kind."""
+
+    kind = KIND
+
+    def __init__(
+        self, *, bank_dir: Path, debtor: Debtor, chunk: int = 2000, file_chunk: int = 20000
+    ) -> None:
+        self.bank_dir = bank_dir
+        self.debtor = debtor
+        self.chunk = chunk
+        self.file_chunk = file_chunk
+
+    def file_path(self, period: Month, run_id: str) -> Path:
+        """`pain001-2026-12.xml` for the run of a month (another run: named after itself)."""
+        return self.bank_dir / f"pain001-{period if run_id == run_id_of(period) else run_id}.xml"
+
+    async def step(self, work: UnitOfWork, params: Mapping[str, Any], checkpoint: Any) -> JobStep:
+        period = Month.parse(str(params["period"]))
+        run_id = str(params["job_name"])
+        if checkpoint is None:
+            return await self._start(work)
+        if checkpoint["phase"] == "issue":
+            return await self._issue(work, period, run_id, checkpoint)
+        return await self._write_file(work, period, run_id, checkpoint)
+
+    async def _start(self, work: UnitOfWork) -> JobStep:
+        total = await work.connection.fetchval(
+            f"SELECT count(*) FROM {work.schema}.entitlements WHERE status = 'active'"
+        )
+        return JobStep(
+            checkpoint={"phase": "issue", "after": "", "paid": 0, "expired": 0},
+            total=int(total),
+        )
+
+    async def _issue(
+        self, work: UnitOfWork, period: Month, run_id: str, checkpoint: dict[str, Any]
+    ) -> JobStep:
+        now = datetime.now(UTC)
+        chunk = await projections.payable_chunk(
+            work.connection, work.schema, checkpoint["after"], self.chunk
+        )
+        paid = expired = 0
+        for entitlement in chunk:
+            if entitlement.expire_if_over(period, now):
+                expired += 1
+            elif entitlement.issue_payment(period, run_id, now):
+                paid += 1
+        traceparent = current_traceparent()
+
+        def publishing(entitlement: Entitlement, event: Any, event_id: str) -> list[Any]:
+            if isinstance(event, PaymentInstructionIssued):
+                return [
+                    instruction_record(
+                        entitlement,
+                        event,
+                        event_id,
+                        correlation_id=run_id,
+                        traceparent=traceparent,
+                    )
+                ]
+            return list(public_events(entitlement, event, event_id))
+
+        await save(
+            work,
+            [entitlement for entitlement in chunk if entitlement.pending],
+            correlation_id=run_id,
+            causation_id=run_id,
+            check_now=False,  # the rows are locked at their version; the commit checks too
+            publishing=publishing,
+        )
+        state = {
+            "phase": "issue" if len(chunk) == self.chunk else "file",
+            "after": chunk[-1].entitlement_id if chunk else checkpoint["after"],
+            "paid": checkpoint["paid"] + paid,
+            "expired": checkpoint["expired"] + expired,
+        }
+        return JobStep(checkpoint=state, done=len(chunk))
+
+    async def _write_file(
+        self, work: UnitOfWork, period: Month, run_id: str, checkpoint: dict[str, Any]
+    ) -> JobStep:
+        count, total = await projections.run_totals(work.connection, work.schema, run_id)
+        if count == 0:  # nothing to pay this time: no bank file (it would have no transfer)
+            return JobStep(
+                checkpoint={**checkpoint, "phase": "done"},
+                finished=True,
+                result=self._result(checkpoint, count, total, None),
+            )
+        bank_file = Pain001File(
+            self.file_path(period, run_id),
+            FileHeader(
+                message_id=run_id[:35],
+                created_at=datetime.now(UTC),
+                payment_information_id=run_id[:35],
+                requested_execution_date=agency_today(),
+                debtor=self.debtor,
+                number_of_transactions=count,
+                control_sum=total,
+            ),
+        )
+        state = dict(checkpoint)
+        if "offset" not in state:
+            self.bank_dir.mkdir(parents=True, exist_ok=True)
+            state["offset"], state["after_instruction"] = bank_file.start(), ""
+            return JobStep(checkpoint=state)
+        rows = await work.connection.fetch(
+            f"SELECT instruction_id, amount, iban, payee_name, period"
+            f" FROM {work.schema}.payment_instructions WHERE run_id = $1 AND instruction_id > $2"
+            " ORDER BY instruction_id LIMIT $3",
+            run_id,
+            state["after_instruction"],
+            self.file_chunk,
+        )
+        if rows:
+            state["offset"] = bank_file.append(
+                int(state["offset"]),
+                (
+                    CreditTransfer(
+                        end_to_end_id=row["instruction_id"],
+                        amount=row["amount"],
+                        creditor_name=row["payee_name"][:NAME_LENGTH],
+                        creditor_iban=row["iban"],
+                        remittance=f"DOST {row['period']} {row['instruction_id']}",
+                    )
+                    for row in rows
+                ),
+            )
+            state["after_instruction"] = rows[-1]["instruction_id"]
+        if len(rows) == self.file_chunk:
+            return JobStep(checkpoint=state)
+        path = bank_file.finish(int(state["offset"]))
+        return JobStep(
+            checkpoint={**state, "phase": "done"},
+            finished=True,
+            result=self._result(state, count, total, path.name),
+        )
+
+    @staticmethod
+    def _result(
+        state: Mapping[str, Any], count: int, total: Decimal, bank_file: str | None
+    ) -> dict[str, Any]:
+        return {
+            "instructions": count,
+            "total_amount": str(total),
+            "entitlements_paid": state["paid"],
+            "entitlements_ended": state["expired"],
+            "bank_file": bank_file,
+        }
