@@ -1,14 +1,17 @@
 """A monthly payment run over many active entitlements: wall time, instructions per second
-and peak memory of every process involved (this one, which runs the job, and PostgreSQL's).
+and peak memory of every process involved (the payments processes and PostgreSQL's).
 
     .venv/bin/python -m bench.payment_run [--entitlements 1000000] [--chunk 2000]
+                                          [--lanes 2] [--replicas 2]
 
 Seeds the entitlements with COPY and analyses them (not measured), then runs the
 `payment-run` job to the end (issuing one instruction per entitlement and writing the
-pain.001 file) and reports. Memory is the peak of the summed proportional set size (PSS:
-shared pages such as PostgreSQL's buffers counted once) of this process and every
-PostgreSQL process, sampled four times a second. Uses DATABASE_URL if set, else starts an
-embedded PostgreSQL for the run, configured as a database server for this work would be
+pain.001 file) and reports. The run goes as in the deployment: `--replicas` payments
+processes, each with its job runner; this one leads the run and one lane, the others take
+the other lanes. Memory is the peak of the summed proportional set size (PSS: shared pages
+such as PostgreSQL's buffers counted once) of those processes and every PostgreSQL
+process, sampled four times a second. Uses DATABASE_URL if set, else starts an embedded
+PostgreSQL for the run, configured as a database server for this work would be
 (SERVER_SETTINGS). Goal on the 2-core machine: 1,000,000 entitlements in <= 60 s and
 <= 1 GiB. Figures: bench/README.md.
 """
@@ -20,7 +23,8 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -38,7 +42,7 @@ from deploy.local.postgres import LocalPostgres
 from deploy.local.processes import free_port
 from services.payments.app import MIGRATIONS
 from services.payments.domain.entitlement import MONTHLY, Entitlement, ScheduledAmount
-from services.payments.handlers.payment_run import KIND, PaymentRun, run_id_of
+from services.payments.handlers.payment_run import KIND, LANE_KIND, PaymentRun, run_id_of
 from services.payments.iso20022.pain001 import Debtor
 
 SCHEDULE = (
@@ -46,6 +50,7 @@ SCHEDULE = (
     ScheduledAmount(date(2027, 1, 1), Decimal("330.00"), "2027"),
 )
 PERIOD = "2026-12"
+DEBTOR = Debtor("DOST", "AZ05NABZ00000000137010000001", "NABZAZ2X")
 # The embedded server's settings for the run: buffers for the working set of a run, and
 # checkpoints spaced out (the defaults are for a laptop: 128 MB, 1 GB of WAL).
 SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "8GB"}
@@ -163,9 +168,18 @@ async def seed(database: Database, schema: str, count: int) -> None:
 
 
 async def measure(
-    dsn: str, count: int, chunk: int, bank_dir: Path, postgres_pids: list[int]
+    dsn: str,
+    count: int,
+    chunk: int,
+    bank_dir: Path,
+    postgres_pids: list[int],
+    lanes: int = 2,
+    replicas: int = 2,
 ) -> Figures:
-    database = Database(dsn, min_size=2, max_size=4)
+    """Seed `count` entitlements, run the payment run with `replicas` payments processes
+    (this one leads the run; the others are started as replicas' job runners would be),
+    and measure it."""
+    database = Database(dsn, min_size=2, max_size=4 + lanes)
     await database.open()
     schema = f"bench_pay_{uuid.uuid4().hex[:8]}"
     async with database.pool.acquire() as connection:
@@ -174,28 +188,36 @@ async def measure(
     async with database.pool.acquire() as connection:
         await connection.execute(f"VACUUM ANALYZE {schema}.entitlements")
         await connection.execute(f"VACUUM ANALYZE {schema}.events")
-    sampler = MemorySampler([os.getpid()], postgres_pids)
+    others = [await _start_replica(dsn, schema, chunk, bank_dir) for _ in range(replicas - 1)]
+    runner_pids = [os.getpid(), *(process.pid for process in others)]
+    sampler = MemorySampler(runner_pids, postgres_pids)
+    run = PaymentRun(bank_dir=bank_dir, debtor=DEBTOR, chunk=chunk, lanes=lanes)
     runner = JobRunner(
-        database,
-        schema,
-        {
-            KIND: PaymentRun(
-                bank_dir=bank_dir,
-                debtor=Debtor("DOST", "AZ05NABZ00000000137010000001", "NABZAZ2X"),
-                chunk=chunk,
-            )
-        },
-        lease_seconds=60,
+        database, schema, {KIND: run, LANE_KIND: run.lane}, lease_seconds=60, poll_interval=0.2
     )
     sampler.start()
     started = time.perf_counter()
-    async with database.pool.acquire() as connection:
-        await jobs.submit(
-            connection, schema, name=run_id_of_period(), kind=KIND, params={"period": PERIOD}
-        )
-    await runner.run_job(run_id_of_period())
-    seconds = time.perf_counter() - started
-    sampler.stop()
+    try:
+        async with database.pool.acquire() as connection:
+            await jobs.submit(
+                connection, schema, name=run_id_of_period(), kind=KIND, params={"period": PERIOD}
+            )
+        stop = asyncio.Event()
+        running = asyncio.create_task(runner.run(stop))  # whichever replica leads it
+        while True:
+            job = await jobs.status(database.pool, schema, run_id_of_period())
+            if job is not None and job.status in (jobs.COMPLETED, jobs.FAILED):
+                break
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - started
+        stop.set()
+        await running
+    finally:
+        sampler.stop()
+        runners_peak = sum(_peak_rss_mib(pid) for pid in runner_pids)
+        for process in others:
+            process.terminate()
+            await process.wait()
     job = await jobs.status(database.pool, schema, run_id_of_period())
     async with database.pool.acquire() as connection:
         await connection.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -208,10 +230,58 @@ async def measure(
         entitlements=count,
         instructions=int(job.result["instructions"]),
         seconds=seconds,
-        runner_peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        runner_peak_mib=runners_peak,
         peak_pss_mib=sampler.peak_mib,
         file_mib=bank_file.stat().st_size / 2**20,
     )
+
+
+async def _start_replica(
+    dsn: str, schema: str, chunk: int, bank_dir: Path
+) -> asyncio.subprocess.Process:
+    """Another payments process's job runner, ready when it says so."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.payment_run",
+        "--replica-of",
+        schema,
+        "--chunk",
+        str(chunk),
+        "--bank-dir",
+        str(bank_dir),
+        env={**os.environ, "DATABASE_URL": dsn},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        assert await process.stdout.readline() == b"ready\n"
+    return process
+
+
+async def serve_as_replica(dsn: str, schema: str, chunk: int, bank_dir: Path) -> None:
+    """Run payment runs' jobs in `schema` until SIGTERM, as a payments replica does."""
+    database = Database(dsn, min_size=1, max_size=4)
+    await database.open()
+    run = PaymentRun(bank_dir=bank_dir, debtor=DEBTOR, chunk=chunk)
+    runner = JobRunner(
+        database, schema, {KIND: run, LANE_KIND: run.lane}, lease_seconds=60, poll_interval=0.2
+    )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    try:
+        await runner.run(stop)
+    finally:
+        await database.close()
+
+
+def _peak_rss_mib(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def run_id_of_period() -> str:
@@ -262,13 +332,23 @@ def _pss_mib(pid: int) -> float:
     return 0.0
 
 
-def main(argv: list[str] | None = None) -> Figures:
+def main(argv: list[str] | None = None) -> Figures | None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entitlements", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--lanes", type=int, default=2, help="id ranges paid side by side")
+    parser.add_argument("--replicas", type=int, default=2, help="payments processes")
+    parser.add_argument("--replica-of", help=argparse.SUPPRESS)  # a replica's runner
+    parser.add_argument("--bank-dir", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     server = None
     dsn = os.environ.get("DATABASE_URL")
+    if arguments.replica_of:
+        assert dsn is not None
+        asyncio.run(
+            serve_as_replica(dsn, arguments.replica_of, arguments.chunk, Path(arguments.bank_dir))
+        )
+        return None
     workspace = Path(tempfile.mkdtemp(prefix="dost-bench-"))
     if not dsn:
         server = LocalPostgres(workspace / "data", port=free_port(), settings=SERVER_SETTINGS)
@@ -276,7 +356,15 @@ def main(argv: list[str] | None = None) -> Figures:
     try:
         pids = [server.process.pid] if server is not None and server.process is not None else []
         figures = asyncio.run(
-            measure(dsn, arguments.entitlements, arguments.chunk, workspace / "bank", pids)
+            measure(
+                dsn,
+                arguments.entitlements,
+                arguments.chunk,
+                workspace / "bank",
+                pids,
+                arguments.lanes,
+                arguments.replicas,
+            )
         )
     finally:
         if server is not None:
@@ -285,8 +373,8 @@ def main(argv: list[str] | None = None) -> Figures:
     print(f"instructions      {figures.instructions:>12,}")
     print(f"wall time         {figures.seconds:>12.1f} s")
     print(f"instructions/s    {figures.per_second:>12,.0f}")
-    print(f"peak RSS runner   {figures.runner_peak_mib:>12,.0f} MiB")
-    print(f"peak memory       {figures.peak_pss_mib:>12,.0f} MiB (PSS: runner and PostgreSQL)")
+    print(f"peak RSS runners  {figures.runner_peak_mib:>12,.0f} MiB (each process's peak, summed)")
+    print(f"peak memory       {figures.peak_pss_mib:>12,.0f} MiB (PSS: runners and PostgreSQL)")
     print(f"pain.001 file     {figures.file_mib:>12,.0f} MiB")
     return figures
 

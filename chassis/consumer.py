@@ -178,7 +178,15 @@ class EventConsumer:
             return
 
     async def _process(self, records: Sequence[ReceivedRecord]) -> None:
-        incoming = [self._decode(record) for record in records]
+        incoming = []
+        for record in records:
+            message = self._decode(record)
+            if self._wanted(message):
+                incoming.append(message)
+            else:  # a type nobody here handles: nothing to claim or remember
+                self._count("ignored")
+        if not incoming:
+            return
         async with unit_of_work(self.database, self.schema) as work:
             ids = [message.message_id for message in incoming]
             new_ids = await inbox.claim(work.connection, self.schema, self.subscription, ids)
@@ -210,6 +218,15 @@ class EventConsumer:
             if self.answers_duplicates and duplicates:
                 await self._answer_again(work, duplicates)
 
+    def _wanted(self, message: _Incoming) -> bool:
+        """Whether a message needs handling (or dead-lettering), not only skipping."""
+        return (
+            message.error is not None
+            or message.event is None
+            or self.fallback_handler is not None
+            or message.event.type in self.handlers
+        )
+
     async def _dispatch(self, work: UnitOfWork, message: _Incoming) -> tuple[str, str] | None:
         """Run the right handler; the (reason, error) to dead-letter with, if any."""
         event, error = message.event, message.error
@@ -225,9 +242,7 @@ class EventConsumer:
             return None if failure is None else ("rejection_failed", failure[1])
         assert event is not None
         handler = self.handlers.get(event.type, self.fallback_handler)
-        if handler is None:
-            self._count("ignored")
-            return None
+        assert handler is not None  # (see _wanted)
         return await self._handle(work, handler, event, message.message_id)
 
     def _decode(self, record: ReceivedRecord) -> _Incoming:

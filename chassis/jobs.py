@@ -11,6 +11,13 @@ and a leader that lost its lease cannot commit another one (fencing). A runner k
 mid-chunk leaves the chunk uncommitted; the next leader starts from the last checkpoint.
 
 Submitting is idempotent by name: submitting `payment-run:2026-12` twice gives one job.
+
+A job may split its work into parts: its step submits them (:func:`submit` with `parent`)
+in its transaction and then answers `waiting` until they are done (:func:`parts`). Each
+part is a job of its own with its own lease and checkpoints, so parts go side by side in
+different processes: the parent's leader leads its parts (`parts_at_once` at a time, one
+by default), and the other replicas' runners take the parts nobody leads. A parent's
+progress counts its parts'.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ class JobStep:
     total: int | None = None
     finished: bool = False
     result: Mapping[str, Any] | None = None
+    waiting: bool = False  # for its parts: the runner leads them and asks again shortly
+
+
+_AGAIN = JobStep(checkpoint=None)  # a failed chunk to be tried again
 
 
 class JobKind(Protocol):
@@ -85,18 +96,28 @@ class JobStatus:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    parent: str | None = None
 
 
 async def submit(
-    connection: Queryable, schema: str, *, name: str, kind: str, params: Mapping[str, Any]
+    connection: Queryable,
+    schema: str,
+    *,
+    name: str,
+    kind: str,
+    params: Mapping[str, Any],
+    parent: str | None = None,
 ) -> tuple[JobStatus, bool]:
-    """Create the job `name` unless it exists; returns it and whether it was created now."""
+    """Create the job `name` (a part of `parent`, if given) unless it exists; returns it
+    and whether it was created now."""
     created = await connection.fetchval(
-        f"INSERT INTO {checked_schema(schema)}.jobs (name, kind, params, status)"
-        " VALUES ($1, $2, $3::jsonb, 'pending') ON CONFLICT (name) DO NOTHING RETURNING true",
+        f"INSERT INTO {checked_schema(schema)}.jobs (name, kind, params, status, parent)"
+        " VALUES ($1, $2, $3::jsonb, 'pending', $4) ON CONFLICT (name) DO NOTHING"
+        " RETURNING true",
         name,
         kind,
         dict(params),
+        parent,
     )
     found = await status(connection, schema, name)
     assert found is not None
@@ -127,25 +148,37 @@ async def submit_unless_running(
     return await submit(connection, schema, name=name, kind=kind, params=params)
 
 
-async def status(connection: Queryable, schema: str, name: str) -> JobStatus | None:
-    """The job called `name`, or None."""
-    row = await connection.fetchrow(
-        f"SELECT name, kind, status, params, done, total, result, error, created_at,"
-        f" started_at, finished_at FROM {checked_schema(schema)}.jobs WHERE name = $1",
-        name,
+def _status_query(schema: str, where: str) -> str:
+    table = f"{checked_schema(schema)}.jobs"
+    return (
+        f"SELECT name, kind, status, params, total, result, error, created_at, started_at,"
+        f" finished_at, parent, done + coalesce((SELECT sum(part.done) FROM {table} AS part"
+        f" WHERE part.parent = job.name), 0)::bigint AS done FROM {table} AS job WHERE {where}"
     )
+
+
+async def status(connection: Queryable, schema: str, name: str) -> JobStatus | None:
+    """The job called `name` (its progress with its parts'), or None."""
+    row = await connection.fetchrow(_status_query(schema, "name = $1"), name)
     return JobStatus(**dict(row)) if row is not None else None
 
 
+async def parts(connection: Queryable, schema: str, parent: str) -> list[JobStatus]:
+    """The parts of the job `parent`, by name."""
+    rows = await connection.fetch(_status_query(schema, "parent = $1 ORDER BY name"), parent)
+    return [JobStatus(**dict(row)) for row in rows]
+
+
 async def resume(connection: Queryable, schema: str, name: str) -> bool:
-    """Let a failed job run again from its last checkpoint; True if it was failed."""
+    """Let a failed job (and its failed parts) run again from their last checkpoints; True
+    if it was failed."""
     result = await connection.execute(
         f"UPDATE {checked_schema(schema)}.jobs SET status = 'running', attempts = 0,"
         " error = NULL, finished_at = NULL, updated_at = now()"
-        " WHERE name = $1 AND status = 'failed'",
+        " WHERE (name = $1 OR parent = $1) AND status = 'failed'",
         name,
     )
-    return result.endswith(" 1")
+    return result != "UPDATE 0"
 
 
 class JobRunner:
@@ -160,6 +193,7 @@ class JobRunner:
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         max_attempts: int = 5,
+        parts_at_once: int = 1,
     ) -> None:
         self.database = database
         self.schema = checked_schema(schema)
@@ -167,6 +201,11 @@ class JobRunner:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
+        # How many parts of a job this runner leads at once. Python computes on one core:
+        # parts go faster spread over processes (replicas) than interleaved in one, so by
+        # default a runner leaves the other parts to the other replicas' runners, and
+        # leads them itself one after the other if nobody else does.
+        self.parts_at_once = parts_at_once
 
     async def run(self, stop: asyncio.Event) -> None:
         """Look for work until `stop` is set; a failure never ends the runner."""
@@ -192,27 +231,54 @@ class JobRunner:
         return [row["name"] for row in rows]
 
     async def run_job(self, name: str, stop: asyncio.Event | None = None) -> None:
-        """Lead the job `name` to its end (or until the lease is lost, or `stop`)."""
+        """Lead the job `name` to its end (or until the lease is lost, or `stop`), and its
+        parts while it waits for them."""
         stop = stop or asyncio.Event()
         lease = Lease(self.schema, f"job:{name}", self.lease_seconds)
         async with self.database.pool.acquire() as connection:
             if not await lease.acquire(connection):
                 return  # another runner leads it
+        parts_stop = asyncio.Event()
+        leading: dict[str, asyncio.Task[None]] = {}
         try:
             while not stop.is_set():
                 async with self.database.pool.acquire() as connection:
                     if not await lease.renew(connection):
                         log.warning("job %s: lease lost", name)
                         return
-                if not await self._chunk(name, lease):
+                step = await self._chunk(name, lease)
+                if step is None or step.finished:
                     return
+                if step.waiting:
+                    await self._lead_parts(name, leading, parts_stop)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=min(self.poll_interval, 0.2))
         finally:
+            parts_stop.set()
+            await asyncio.gather(*leading.values(), return_exceptions=True)
             with contextlib.suppress(Exception):
                 async with self.database.pool.acquire() as connection:
                     await lease.release(connection)
 
-    async def _chunk(self, name: str, lease: Lease) -> bool:
-        """Run one chunk; True if there is more to do."""
+    async def _lead_parts(
+        self, name: str, leading: dict[str, asyncio.Task[None]], stop: asyncio.Event
+    ) -> None:
+        """Lead open parts of `name` of a kind this runner knows, up to `parts_at_once`
+        at a time (a part another runner leads is left to it)."""
+        for part in await parts(self.database.pool, self.schema, name):
+            running = leading.get(part.name)
+            busy = sum(not task.done() for task in leading.values())
+            if (
+                busy < self.parts_at_once
+                and part.kind in self.kinds
+                and part.status in (PENDING, RUNNING)
+                and (running is None or running.done())
+            ):
+                leading[part.name] = asyncio.create_task(self.run_job(part.name, stop))
+
+    async def _chunk(self, name: str, lease: Lease) -> JobStep | None:
+        """Run one chunk; what it did, or None if the job cannot go on (ended, taken
+        over, failed, or a retry is due later)."""
         try:
             async with asyncio.timeout(max(lease.seconds_left() - 1.0, 0.5)):
                 async with unit_of_work(self.database, self.schema) as work:
@@ -224,16 +290,17 @@ class JobRunner:
                     )
                     job = await self._lock(work.connection, name, lease)
                     if job is None or job["status"] not in (PENDING, RUNNING):
-                        return False
+                        return None
                     kind = self.kinds[job["kind"]]
                     params = {**job["params"], "job_name": name}
                     step = await kind.step(work, params, job["checkpoint"])
                     await self._advance(work.connection, name, step)
-            _chunks.add(1, {"kind": job["kind"]})
-            return not step.finished
+            if not step.waiting:
+                _chunks.add(1, {"kind": job["kind"]})
+            return step
         except LeaseLost:
             log.warning("job %s: taken over by another runner", name)
-            return False
+            return None
         except JobFailed as error:
             return await self._failed(name, error, retry=False)
         except Exception as error:  # the chunk rolled back; retried, then the job fails
@@ -250,10 +317,13 @@ class JobRunner:
         )
         if not ours:
             raise LeaseLost(name)
+        # Only an open job: one that another runner finished (or that failed) between our
+        # looking for work and getting its lease must stay as it is.
         return await connection.fetchrow(
             f"UPDATE {self.schema}.jobs SET status = 'running',"
             " started_at = coalesce(started_at, now()), updated_at = now()"
-            " WHERE name = $1 RETURNING kind, status, params, checkpoint",
+            " WHERE name = $1 AND status IN ('pending', 'running')"
+            " RETURNING kind, status, params, checkpoint",
             name,
         )
 
@@ -273,7 +343,8 @@ class JobRunner:
             dict(step.result) if step.result is not None else None,
         )
 
-    async def _failed(self, name: str, error: Exception, *, retry: bool = True) -> bool:
+    async def _failed(self, name: str, error: Exception, *, retry: bool = True) -> JobStep | None:
+        """Count a failed chunk; what to do next: try again (after a back-off), or stop."""
         description = (str(error) if not retry else f"{type(error).__name__}: {error}")[:2000]
         log.warning("job %s: chunk failed: %s", name, type(error).__name__)
         try:
@@ -288,8 +359,8 @@ class JobRunner:
                 self.max_attempts if retry else 1,
             )
         except Exception:  # the database is away: try the chunk again later
-            return False
+            return None
         if row is None or row["status"] == FAILED:
-            return False
+            return None
         await asyncio.sleep(min(0.2 * 2 ** row["attempts"], 10.0))
-        return True
+        return _AGAIN

@@ -186,23 +186,30 @@ def _schema_of(subscription: str) -> str:
 
 
 async def start_payment_run(settings: ChassisSettings, schema: str, period: str, wait: bool) -> int:
-    """Start the payment run of `period` (or find the one started before) and follow it."""
+    """Start the payment run of `period` (or find the one started before, resuming it if it
+    failed) and follow it."""
     from contracts.periods import Month
-    from services.payments.domain.errors import RunRefused
-    from services.payments.handlers.payment_run import start_run
+    from services.payments.domain.errors import PeriodNotAllowed, RunRefused
+    from services.payments.handlers.payment_run import latest_payable, start_run
+    from services.payments.settings import PaymentsSettings
 
+    months_ahead = PaymentsSettings().run_months_ahead
     connection = await connect(settings.database_url)
     try:
         async with connection.transaction():
-            job, created = await start_run(
-                connection, checked_schema(schema), Month.parse(period), requested_by="dost"
+            job, what = await start_run(
+                connection,
+                checked_schema(schema),
+                Month.parse(period),
+                requested_by="dost",
+                latest=latest_payable(months_ahead),
             )
-    except RunRefused as error:
+    except (PeriodNotAllowed, RunRefused) as error:
         print(f"refused: {error}")
         return 1
     finally:
         await connection.close()
-    print(f"{'started' if created else 'found'} payment run {job.name} ({job.status})")
+    print(f"{what} payment run {job.name} ({job.status})")
     return await follow_job(settings, schema, job.name) if wait else 0
 
 
@@ -211,14 +218,14 @@ async def import_statement(settings: ChassisSettings, document: bytes) -> int:
     instruction on the settlements topic, as the bank's own system would. Importing the
     same file again publishes the same events (same ids): nothing happens twice."""
     from aiokafka import AIOKafkaProducer
+
+    from contracts import encode, new_cloud_event
+    from contracts.bank import PaymentReturned, PaymentSettled
     from services.payments.iso20022.camt054 import (
         InvalidStatement,
         Return,
         read_debit_notification,
     )
-
-    from contracts import encode, new_cloud_event
-    from contracts.bank import PaymentReturned, PaymentSettled
 
     try:
         entries = read_debit_notification(document)

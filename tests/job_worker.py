@@ -10,22 +10,26 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from chassis import jobs
 from chassis.database import Database
-from chassis.jobs import JobRunner, JobStep
+from chassis.jobs import JobFailed, JobRunner, JobStep
 from chassis.unit_of_work import UnitOfWork
 
 
 class Counting:
-    """Writes items 0..items-1 into `<schema>.job_items`, `chunk` at a time; an item written
-    twice violates the primary key, so a redone chunk cannot go unnoticed."""
+    """Writes items from..items-1 (from 0 unless given) into `<schema>.job_items`, `chunk`
+    at a time; an item written twice violates the primary key, so a redone chunk cannot go
+    unnoticed. Remembers the jobs it stepped."""
 
     kind = "count"
 
     def __init__(self, pause: float = 0.0) -> None:
         self.pause = pause
+        self.stepped: set[str] = set()
 
     async def step(self, work: UnitOfWork, params: Mapping[str, Any], checkpoint: Any) -> JobStep:
-        start = int(checkpoint or 0)
+        self.stepped.add(str(params["job_name"]))
+        start = int(params.get("from", 0) if checkpoint is None else checkpoint)
         end = min(start + int(params["chunk"]), int(params["items"]))
         await work.connection.execute(
             f"INSERT INTO {work.schema}.job_items (item) SELECT generate_series($1, $2 - 1)",
@@ -38,10 +42,41 @@ class Counting:
         return JobStep(
             checkpoint=end,
             done=end - start,
-            total=int(params["items"]),
+            total=int(params["items"]) - int(params.get("from", 0)),
             finished=finished,
             result={"items": end} if finished else None,
         )
+
+
+class Split:
+    """Counts `items` in `parts` parts (`count` jobs of their own), and waits for them."""
+
+    kind = "split"
+
+    async def step(self, work: UnitOfWork, params: Mapping[str, Any], checkpoint: Any) -> JobStep:
+        name, items, parts = str(params["job_name"]), int(params["items"]), int(params["parts"])
+        if checkpoint is None:
+            for part in range(parts):
+                await jobs.submit(
+                    work.connection,
+                    work.schema,
+                    name=f"{name}/part-{part}",
+                    kind=Counting.kind,
+                    params={
+                        "from": items * part // parts,
+                        "items": items * (part + 1) // parts,
+                        "chunk": params["chunk"],
+                    },
+                    parent=name,
+                )
+            return JobStep(checkpoint="split", total=items, waiting=True)
+        found = await jobs.parts(work.connection, work.schema, name)
+        for part_status in found:
+            if part_status.status == jobs.FAILED:
+                raise JobFailed(f"{part_status.name} failed")
+        if any(part_status.status != jobs.COMPLETED for part_status in found):
+            return JobStep(checkpoint=checkpoint, waiting=True)
+        return JobStep(checkpoint="joined", finished=True, result={"parts": len(found)})
 
 
 def main() -> None:

@@ -17,9 +17,15 @@ from chassis.unit_of_work import UnitOfWork, run_in_unit_of_work
 from contracts.periods import Month
 from contracts.types import Iban
 from services.payments import projections
-from services.payments.domain.errors import EntitlementNotFound, NotPayable, RunRefused
+from services.payments.domain.errors import (
+    EntitlementNotFound,
+    NotPayable,
+    PeriodNotAllowed,
+    RunRefused,
+)
 from services.payments.handlers import entitlements
-from services.payments.handlers.payment_run import start_run
+from services.payments.handlers.payment_run import latest_payable, start_run
+from services.payments.settings import PaymentsSettings
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 READERS = (Role.CLERK, Role.CASEWORKER, Role.SUPERVISOR, Role.AUDITOR)
@@ -46,6 +52,8 @@ class PaymentRunView(BaseModel):
     total: int | None = Field(description="Active entitlements when the run began.")
     instructions: int | None = None
     total_amount: str | None = Field(None, description="AZN, of the instructions issued.")
+    entitlements_paid: int | None = None
+    entitlements_ended: int | None = Field(None, description="Past their end date: expired.")
     bank_file: str | None = None
     error: str | None = None
     started_at: datetime | None
@@ -62,6 +70,8 @@ class PaymentRunView(BaseModel):
             total=job.total,
             instructions=result.get("instructions"),
             total_amount=result.get("total_amount"),
+            entitlements_paid=result.get("entitlements_paid"),
+            entitlements_ended=result.get("entitlements_ended"),
             bank_file=result.get("bank_file"),
             error=job.error,
             started_at=job.started_at or job.created_at,
@@ -113,8 +123,12 @@ class EntitlementOut(BaseModel):
 @router.post(
     "/payment-runs",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Start the payment run of a month (or get the one started before)",
-    responses={409: {"description": "Another month's run is still going"}},
+    summary="Start the payment run of a month (or get the one started before; resume it"
+    " if it failed)",
+    responses={
+        409: {"description": "Another month's run is still going"},
+        422: {"description": "Not a month, or a month too far ahead"},
+    },
 )
 async def start_payment_run(
     run: RunRequest,
@@ -122,11 +136,19 @@ async def start_payment_run(
     principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISOR))],
 ) -> PaymentRunView:
     runtime = runtime_of(request)
+    settings = runtime.settings
+    assert isinstance(settings, PaymentsSettings)
     try:
         async with runtime.database.pool.acquire() as connection, connection.transaction():
             job, _ = await start_run(
-                connection, runtime.schema, Month.parse(run.period), requested_by=principal.subject
+                connection,
+                runtime.schema,
+                Month.parse(run.period),
+                requested_by=principal.subject,
+                latest=latest_payable(settings.run_months_ahead),
             )
+    except PeriodNotAllowed as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except RunRefused as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     return PaymentRunView.of(job)

@@ -30,13 +30,13 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         name="payments", schema=settings.schema_name, settings=settings, migrations=[MIGRATIONS]
     )
     consumers.register(runtime)
-    runtime.run_jobs_of(
-        PaymentRun(
-            bank_dir=settings.bank_files,
-            debtor=Debtor(settings.debtor_name, settings.debtor_iban, settings.debtor_bic),
-            chunk=settings.run_chunk,
-        )
+    payment_run = PaymentRun(
+        bank_dir=settings.bank_files,
+        debtor=Debtor(settings.debtor_name, settings.debtor_iban, settings.debtor_bic),
+        chunk=settings.run_chunk,
+        lanes=settings.run_lanes,
     )
+    runtime.run_jobs_of(payment_run, payment_run.lane)
     runtime.document_events(
         EntitlementGranted,
         PaymentInstructionIssued,

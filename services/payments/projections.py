@@ -113,16 +113,26 @@ async def load(
 
 
 async def payable_chunk(
-    connection: Connection, schema: str, after: str, limit: int
+    connection: Connection, schema: str, after: str, upto: str | None, limit: int
 ) -> list[Entitlement]:
-    """The next active entitlements after `after` (by id), their rows locked."""
-    rows = await connection.fetch(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM {schema}.entitlements"
-        " WHERE status = 'active' AND entitlement_id > $1 ORDER BY entitlement_id LIMIT $2"
-        " FOR UPDATE",
-        after,
-        limit,
-    )
+    """The next active entitlements after `after` (by id, up to `upto` if given), their
+    rows locked."""
+    query = f"SELECT {_SNAPSHOT_COLUMNS} FROM {schema}.entitlements"
+    if upto is None:
+        rows = await connection.fetch(
+            f"{query} WHERE status = 'active' AND entitlement_id > $1"
+            " ORDER BY entitlement_id LIMIT $2 FOR UPDATE",
+            after,
+            limit,
+        )
+    else:
+        rows = await connection.fetch(
+            f"{query} WHERE status = 'active' AND entitlement_id > $1 AND entitlement_id <= $3"
+            " ORDER BY entitlement_id LIMIT $2 FOR UPDATE",
+            after,
+            limit,
+            upto,
+        )
     return [restore(row) for row in rows]
 
 
@@ -273,6 +283,26 @@ async def entitlement_of_instruction(
         instruction_id,
     )
     return str(found) if found is not None else None
+
+
+async def record_death(
+    connection: Queryable, schema: str, national_id: str, date_of_death: date
+) -> None:
+    """Keep a reported death (the first report of a person stands)."""
+    await connection.execute(
+        f"INSERT INTO {schema}.deaths (national_id, date_of_death) VALUES ($1, $2)"
+        " ON CONFLICT (national_id) DO NOTHING",
+        national_id,
+        date_of_death,
+    )
+
+
+async def date_of_death(connection: Queryable, schema: str, national_id: str) -> date | None:
+    """When the person died, if the registry reported it."""
+    found = await connection.fetchval(
+        f"SELECT date_of_death FROM {schema}.deaths WHERE national_id = $1", national_id
+    )
+    return found if isinstance(found, date) else None
 
 
 async def entitlements_of_person(connection: Queryable, schema: str, national_id: str) -> list[str]:

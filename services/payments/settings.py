@@ -28,6 +28,10 @@ class PaymentsSettings(ChassisSettings):
     run_chunk: int = Field(
         2000, ge=1, description="Entitlements a payment run pays per transaction."
     )
+    run_months_ahead: int = Field(
+        1, ge=0, le=12, description="How many months after this one a run may pay."
+    )
+    run_lanes: int = Field(2, ge=1, le=64, description="Id ranges a payment run pays side by side.")
 
     @property
     def bank_files(self) -> Path:

@@ -301,7 +301,9 @@ class Entitlement(Aggregate):
 
     def terminate_for_death(self, date_of_death: date, at: datetime) -> None:
         """The entitlement ends at the end of the month of death; what was paid for later
-        months is reported as an overpayment. A repeated report changes nothing."""
+        months is reported as an overpayment. Months up to the death not paid yet are not
+        paid by a run any more (the account of a dead person is closed; what is owed is
+        settled with the estate). A repeated report changes nothing."""
         if self.status == TERMINATED:
             return
         death_month = Month.of(date_of_death)

@@ -19,3 +19,7 @@ class NotPayable(PaymentsError):
 
 class RunRefused(PaymentsError):
     """A payment run cannot start (another period's run is still going)."""
+
+
+class PeriodNotAllowed(PaymentsError):
+    """A payment run for a month too far ahead."""

@@ -71,6 +71,7 @@ async def grant(work: UnitOfWork, decision: CloudEvent, *, now: datetime) -> boo
     assert isinstance(data, EligibilityDecided)
     if data.outcome != "approved" or data.award is None or data.payee is None:
         return False
+    await work.serialize_on(f"person:{data.payee.national_id}")  # vs. a death at once
     if await projections.load(work.connection, work.schema, data.case_id) is not None:
         return False
     award = data.award
@@ -96,6 +97,9 @@ async def grant(work: UnitOfWork, decision: CloudEvent, *, now: datetime) -> boo
         # Applied for without an account (a lump sum may be): nothing can be paid until a
         # clerk records one.
         entitlement.record(EntitlementSuspended("bank_details", now))
+    died = await projections.date_of_death(work.connection, work.schema, data.payee.national_id)
+    if died is not None:  # the registry's report overtook the approval
+        entitlement.terminate_for_death(died, now)
     await save(work, [entitlement], correlation_id=decision.correlationid, causation_id=decision.id)
     return True
 
@@ -139,7 +143,9 @@ async def person_died(
     work: UnitOfWork, national_id: str, date_of_death: date, *, now: datetime, causation_id: str
 ) -> None:
     """End the person's entitlements at the end of the month of death; report what was
-    paid for later months."""
+    paid for later months. The death is kept, for an approval still on its way."""
+    await work.serialize_on(f"person:{national_id}")
+    await projections.record_death(work.connection, work.schema, national_id, date_of_death)
     ended = []
     for entitlement_id in await projections.entitlements_of_person(
         work.connection, work.schema, national_id

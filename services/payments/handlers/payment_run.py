@@ -1,15 +1,17 @@
 """The monthly payment run: a resumable job of the chassis that pays every active
 entitlement what is due for a period, then writes the bank file.
 
-Scale: a million entitlements, in chunks of a few thousand, each chunk one short
-transaction (its rows locked, so a settlement of the same entitlement waits a moment; the
-event store's ordering lock held only for the chunk's insert and commit). Nothing is held
-in memory beyond a chunk. Exactly once: what a chunk issues commits with the job's
+Scale: a million entitlements, split by id into lanes (parts of the job: with two
+replicas, each leads one, so both processes compute; alone, a replica leads them one after
+the other), each lane in chunks of a few thousand, each chunk one short transaction
+(its rows locked, so a settlement of the same entitlement waits a moment; the event
+store's ordering lock held only for the chunk's insert and commit). Nothing is held in
+memory beyond a chunk. Exactly once: what a chunk issues commits with its lane's
 checkpoint, and an entitlement only ever pays months not yet covered, so a run repeated,
-run twice at once (one job per period, one leader) or restarted after a kill issues
-nothing twice and misses nothing.
+run twice at once (one job per period, one leader per lane) or restarted after a kill
+issues nothing twice and misses nothing.
 
-Phases: `issue` (entitlements by id, in chunks), then `file` (the pain.001 bank file,
+Phases: `issue` (the lanes; the run waits for them), then `file` (the pain.001 bank file,
 streamed from the instructions of this run in chunks, resumable at the byte offset of the
 last chunk), then done.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 from chassis import jobs
 from chassis.database import Connection
-from chassis.jobs import JobStatus, JobStep
+from chassis.jobs import JobFailed, JobStatus, JobStep
 from chassis.locks import lock_until_commit
 from chassis.telemetry import current_traceparent
 from chassis.unit_of_work import UnitOfWork
@@ -32,11 +34,12 @@ from contracts.application import agency_today
 from contracts.periods import Month
 from services.payments import projections
 from services.payments.domain.entitlement import Entitlement, PaymentInstructionIssued
-from services.payments.domain.errors import RunRefused
+from services.payments.domain.errors import PeriodNotAllowed, RunRefused
 from services.payments.handlers.entitlements import instruction_record, public_events, save
 from services.payments.iso20022.pain001 import CreditTransfer, Debtor, FileHeader, Pain001File
 
 KIND = "payment-run"
+LANE_KIND = "payment-run-lane"
 NAME_LENGTH = 140  # the longest name a pain.001 creditor may have
 
 
@@ -44,43 +47,68 @@ def run_id_of(period: Month) -> str:
     return f"payment-run-{period}"
 
 
+def latest_payable(months_ahead: int) -> Month:
+    """The latest month a run may pay now: this month (in Asia/Baku) and `months_ahead`."""
+    return Month.of(agency_today()).plus(months_ahead)
+
+
 async def start_run(
-    connection: Connection, schema: str, period: Month, *, requested_by: str
-) -> tuple[JobStatus, bool]:
-    """The run of `period` (the one started before, if any), and whether it started now.
-    One run at a time: :class:`RunRefused` while another period's run is going."""
+    connection: Connection, schema: str, period: Month, *, requested_by: str, latest: Month
+) -> tuple[JobStatus, str]:
+    """The run of `period` and what became of it now: `started`, `found` (started before,
+    running or completed) or `resumed` (it had failed: it goes on from its checkpoints,
+    so what it already issued reaches its bank file). Refused (:class:`RunRefused`) while
+    another period's run is going, and for a period after `latest` (paying months ahead
+    by mistake is not undone by the next run)."""
+    if period > latest:
+        raise PeriodNotAllowed(f"{period} is after {latest}, the latest month a run may pay")
     await lock_until_commit(connection, f"payments:{schema}:runs")
     run_id = run_id_of(period)
     existing = await jobs.status(connection, schema, run_id)
+    if existing is not None and existing.status == jobs.FAILED:
+        await jobs.resume(connection, schema, run_id)
+        resumed = await jobs.status(connection, schema, run_id)
+        assert resumed is not None
+        return resumed, "resumed"
     if existing is not None:
-        return existing, False
+        return existing, "found"
     running = await connection.fetchval(
         f"SELECT name FROM {schema}.jobs WHERE kind = $1 AND status IN ('pending', 'running')",
         KIND,
     )
     if running is not None:
         raise RunRefused(f"the run {running} is still going; start {period} when it is done")
-    return await jobs.submit(
+    job, _ = await jobs.submit(
         connection,
         schema,
         name=run_id,
         kind=KIND,
         params={"period": str(period), "requested_by": requested_by},
     )
+    return job, "started"
 
 
 class PaymentRun:
-    """The `payment-run` job kind."""
+    """The `payment-run` job kind: splits the run into lanes, waits for them, writes the
+    bank file. Its lanes are run by :attr:`lane` (register both)."""
 
     kind = KIND
 
     def __init__(
-        self, *, bank_dir: Path, debtor: Debtor, chunk: int = 2000, file_chunk: int = 20000
+        self,
+        *,
+        bank_dir: Path,
+        debtor: Debtor,
+        chunk: int = 2000,
+        file_chunk: int = 20000,
+        lanes: int = 2,
     ) -> None:
         self.bank_dir = bank_dir
         self.debtor = debtor
         self.chunk = chunk
         self.file_chunk = file_chunk
+        self.lanes = lanes
+        self.lane = PaymentRunLane(chunk=chunk)
 
     def file_path(self, period: Month, run_id: str) -> Path:
         """`pain001-2026-12.xml` for the run of a month (another run: named after itself)."""
@@ -90,63 +118,64 @@ class PaymentRun:
         period = Month.parse(str(params["period"]))
         run_id = str(params["job_name"])
         if checkpoint is None:
-            return await self._start(work)
+            return await self._start(work, period, run_id)
         if checkpoint["phase"] == "issue":
-            return await self._issue(work, period, run_id, checkpoint)
+            return await self._await_lanes(work, run_id, checkpoint)
         return await self._write_file(work, period, run_id, checkpoint)
 
-    async def _start(self, work: UnitOfWork) -> JobStep:
-        total = await work.connection.fetchval(
-            f"SELECT count(*) FROM {work.schema}.entitlements WHERE status = 'active'"
+    async def _start(self, work: UnitOfWork, period: Month, run_id: str) -> JobStep:
+        """Count the active entitlements and split them by id into lanes of about equal
+        size (one when there are few)."""
+        total = int(
+            await work.connection.fetchval(
+                f"SELECT count(*) FROM {work.schema}.entitlements WHERE status = 'active'"
+            )
         )
-        return JobStep(
-            checkpoint={"phase": "issue", "after": "", "paid": 0, "expired": 0},
-            total=int(total),
-        )
+        lanes = max(1, min(self.lanes, total // self.chunk))
+        bounds: list[str | None] = [""]
+        for lane in range(1, lanes):
+            bounds.append(
+                await work.connection.fetchval(
+                    f"SELECT entitlement_id FROM {work.schema}.entitlements"
+                    " WHERE status = 'active' ORDER BY entitlement_id OFFSET $1 LIMIT 1",
+                    total * lane // lanes,
+                )
+            )
+        bounds.append(None)
+        for lane in range(lanes):
+            await jobs.submit(
+                work.connection,
+                work.schema,
+                name=f"{run_id}/lane-{lane + 1}",
+                kind=LANE_KIND,
+                params={
+                    "period": str(period),
+                    "run_id": run_id,
+                    "after": bounds[lane],
+                    "upto": bounds[lane + 1],
+                },
+                parent=run_id,
+            )
+        return JobStep(checkpoint={"phase": "issue"}, total=total, waiting=True)
 
-    async def _issue(
-        self, work: UnitOfWork, period: Month, run_id: str, checkpoint: dict[str, Any]
+    async def _await_lanes(
+        self, work: UnitOfWork, run_id: str, checkpoint: dict[str, Any]
     ) -> JobStep:
-        now = datetime.now(UTC)
-        chunk = await projections.payable_chunk(
-            work.connection, work.schema, checkpoint["after"], self.chunk
+        lanes = await jobs.parts(work.connection, work.schema, run_id)
+        if not lanes:
+            raise JobFailed(f"{run_id} has no lanes")
+        for lane in lanes:
+            if lane.status == jobs.FAILED:
+                raise JobFailed(f"{lane.name} failed: {lane.error}")
+        if any(lane.status != jobs.COMPLETED for lane in lanes):
+            return JobStep(checkpoint=checkpoint, waiting=True)
+        return JobStep(
+            checkpoint={
+                "phase": "file",
+                "paid": sum(int((lane.result or {})["paid"]) for lane in lanes),
+                "expired": sum(int((lane.result or {})["expired"]) for lane in lanes),
+            }
         )
-        paid = expired = 0
-        for entitlement in chunk:
-            if entitlement.expire_if_over(period, now):
-                expired += 1
-            elif entitlement.issue_payment(period, run_id, now):
-                paid += 1
-        traceparent = current_traceparent()
-
-        def publishing(entitlement: Entitlement, event: Any, event_id: str) -> list[Any]:
-            if isinstance(event, PaymentInstructionIssued):
-                return [
-                    instruction_record(
-                        entitlement,
-                        event,
-                        event_id,
-                        correlation_id=run_id,
-                        traceparent=traceparent,
-                    )
-                ]
-            return list(public_events(entitlement, event, event_id))
-
-        await save(
-            work,
-            [entitlement for entitlement in chunk if entitlement.pending],
-            correlation_id=run_id,
-            causation_id=run_id,
-            check_now=False,  # the rows are locked at their version; the commit checks too
-            publishing=publishing,
-        )
-        state = {
-            "phase": "issue" if len(chunk) == self.chunk else "file",
-            "after": chunk[-1].entitlement_id if chunk else checkpoint["after"],
-            "paid": checkpoint["paid"] + paid,
-            "expired": checkpoint["expired"] + expired,
-        }
-        return JobStep(checkpoint=state, done=len(chunk))
 
     async def _write_file(
         self, work: UnitOfWork, period: Month, run_id: str, checkpoint: dict[str, Any]
@@ -171,6 +200,12 @@ class PaymentRun:
             ),
         )
         state = dict(checkpoint)
+        if "offset" in state and not (
+            bank_file.partial_path.exists() or bank_file.final_path.exists()
+        ):
+            # Taken over by a replica that does not see the file begun (the bank folder
+            # was not shared, or was cleaned): the file is written again from the start.
+            del state["offset"]
         if "offset" not in state:
             self.bank_dir.mkdir(parents=True, exist_ok=True)
             state["offset"], state["after_instruction"] = bank_file.start(), ""
@@ -218,3 +253,63 @@ class PaymentRun:
             "entitlements_ended": state["expired"],
             "bank_file": bank_file,
         }
+
+
+class PaymentRunLane:
+    """The `payment-run-lane` job kind: pays the active entitlements of one id range
+    (after `after`, up to and including `upto`), a chunk per step."""
+
+    kind = LANE_KIND
+
+    def __init__(self, *, chunk: int = 2000) -> None:
+        self.chunk = chunk
+
+    async def step(self, work: UnitOfWork, params: Mapping[str, Any], checkpoint: Any) -> JobStep:
+        period = Month.parse(str(params["period"]))
+        run_id = str(params["run_id"])
+        state = checkpoint or {"after": params["after"], "paid": 0, "expired": 0}
+        now = datetime.now(UTC)
+        chunk = await projections.payable_chunk(
+            work.connection, work.schema, state["after"], params["upto"], self.chunk
+        )
+        paid = expired = 0
+        for entitlement in chunk:
+            if entitlement.expire_if_over(period, now):
+                expired += 1
+            elif entitlement.issue_payment(period, run_id, now):
+                paid += 1
+        traceparent = current_traceparent()
+
+        def publishing(entitlement: Entitlement, event: Any, event_id: str) -> list[Any]:
+            if isinstance(event, PaymentInstructionIssued):
+                return [
+                    instruction_record(
+                        entitlement,
+                        event,
+                        event_id,
+                        correlation_id=run_id,
+                        traceparent=traceparent,
+                    )
+                ]
+            return list(public_events(entitlement, event, event_id))
+
+        await save(
+            work,
+            [entitlement for entitlement in chunk if entitlement.pending],
+            correlation_id=run_id,
+            causation_id=run_id,
+            check_now=False,  # the rows are locked at their version; the commit checks too
+            publishing=publishing,
+        )
+        state = {
+            "after": chunk[-1].entitlement_id if chunk else state["after"],
+            "paid": state["paid"] + paid,
+            "expired": state["expired"] + expired,
+        }
+        finished = len(chunk) < self.chunk
+        return JobStep(
+            checkpoint=state,
+            done=len(chunk),
+            finished=finished,
+            result={"paid": state["paid"], "expired": state["expired"]} if finished else None,
+        )

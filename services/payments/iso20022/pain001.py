@@ -70,11 +70,10 @@ class TotalsMismatch(ValueError):
 
 def _check_text(owner: str, field: str, value: str, max_length: int) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{owner}.{field} must be non-empty text, got {value!r}")
+        raise ValueError(f"{owner}.{field} must be non-empty text")
     if len(value) > max_length:
         raise ValueError(
-            f"{owner}.{field} is {len(value)} characters long, at most {max_length} allowed: "
-            f"{value!r}"
+            f"{owner}.{field} is {len(value)} characters long, at most {max_length} allowed"
         )
     _check_xml_characters(owner, field, value)
 
@@ -83,14 +82,14 @@ def _check_xml_characters(owner: str, field: str, value: str) -> None:
     bad = _NOT_XML_CHARACTER.search(value)
     if bad is not None:
         raise ValueError(
-            f"{owner}.{field} holds {bad.group()!r}, which an XML document cannot carry: {value!r}"
+            f"{owner}.{field} holds {bad.group()!r}, which an XML document cannot carry"
         )
 
 
 def _check_iban(owner: str, field: str, value: str) -> None:
     if not isinstance(value, str) or _IBAN.fullmatch(value) is None:
         raise ValueError(
-            f"{owner}.{field} {value!r} is not an IBAN: two capital letters, two check digits,"
+            f"{owner}.{field} is not an IBAN: two capital letters, two check digits,"
             " 1-30 letters or digits, no spaces"
         )
 

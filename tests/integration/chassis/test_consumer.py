@@ -235,3 +235,24 @@ async def test_trace_context_travels_from_the_consumed_event_to_what_the_handler
     traceparent = dict(row["headers"])["traceparent"]
     assert traceparent.split("-")[1] == incoming_trace
     assert decode(row["payload"]).traceparent == traceparent
+
+
+async def test_a_known_type_nobody_here_handles_is_skipped_without_a_trace(
+    database: Database, schema: str
+) -> None:
+    # (Eligibility reads payments' topic for ended entitlements only: the million payment
+    # instructions of a run must not each leave an inbox row behind.)
+    await _make_effects_table(database, schema)
+    consumer = _consumer(database, schema, {"dost.intake.ApplicationWithdrawn.v1": record_any})
+    skipped = ReceivedRecord("registry", 0, 1, b"case-1", encode(death()))
+    await consumer.process([skipped])
+    assert await database.pool.fetchval(f"SELECT count(*) FROM {schema}.inbox") == 0
+    assert await database.pool.fetchval(f"SELECT count(*) FROM {schema}.dead_letters") == 0
+
+    handled = _consumer(database, schema, {DIED: recording_handler(schema)})
+    await handled.process([skipped])
+    assert await database.pool.fetchval(f"SELECT count(*) FROM {schema}.inbox") == 1
+
+
+async def record_any(work: UnitOfWork, event: CloudEvent) -> None:
+    raise AssertionError("not for this type")

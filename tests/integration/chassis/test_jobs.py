@@ -17,7 +17,7 @@ from chassis import jobs
 from chassis.database import Database
 from chassis.jobs import JobRunner
 from chassis.settings import ChassisSettings
-from tests.job_worker import Counting
+from tests.job_worker import Counting, Split
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +185,111 @@ async def test_a_chunk_that_keeps_failing_fails_the_job_and_resume_goes_on_from_
         done = await _until(database, schema, "count:5", status="completed")
     assert done.done == 30
     assert sorted(await _items(database, items_table)) == list(range(30))
+
+
+async def test_a_job_split_in_parts_has_them_led_by_two_runners_and_ends_after_them(
+    database: Database, schema: str, items_table: str
+) -> None:
+    await jobs.submit(
+        database.pool,
+        schema,
+        name="split:1",
+        kind="split",
+        params={"items": 400, "parts": 2, "chunk": 5},
+    )
+    leader, helper = Counting(pause=0.01), Counting(pause=0.01)
+    async with running(
+        JobRunner(database, schema, {"split": Split(), "count": leader}, poll_interval=0.01)
+    ):
+        await _until(database, schema, "split:1", done_at_least=20)
+        async with running(JobRunner(database, schema, {"count": helper}, poll_interval=0.01)):
+            progress = [0]
+            while (job := await _job(database, schema, "split:1")).status != "completed":
+                assert progress[-1] <= job.done <= 400  # the parts' progress, summed
+                progress.append(job.done)
+                await asyncio.sleep(0.02)
+            assert len(set(progress)) > 3
+
+    parts = await jobs.parts(database.pool, schema, "split:1")
+    assert [(part.name, part.status, part.done) for part in parts] == [
+        ("split:1/part-0", "completed", 200),
+        ("split:1/part-1", "completed", 200),
+    ]
+    assert (job.done, job.total, job.result) == (400, 400, {"parts": 2})
+    # The leader of the job led one part at a time; the other runner took the other.
+    assert leader.stepped
+    assert helper.stepped
+    assert leader.stepped.isdisjoint(helper.stepped)
+    assert sorted(await _items(database, items_table)) == list(range(400))
+
+
+async def test_one_runner_alone_leads_the_parts_one_after_the_other(
+    database: Database, schema: str, items_table: str
+) -> None:
+    await jobs.submit(
+        database.pool,
+        schema,
+        name="split:2",
+        kind="split",
+        params={"items": 90, "parts": 3, "chunk": 7},
+    )
+    counting = Counting()
+    async with running(
+        JobRunner(database, schema, {"split": Split(), "count": counting}, poll_interval=0.05)
+    ):
+        done = await _until(database, schema, "split:2", status="completed")
+    assert (done.done, done.result) == (90, {"parts": 3})
+    assert counting.stepped == {"split:2/part-0", "split:2/part-1", "split:2/part-2"}
+    assert sorted(await _items(database, items_table)) == list(range(90))
+
+
+async def test_a_failed_part_fails_the_job_and_resume_runs_both_on(
+    database: Database, schema: str, items_table: str
+) -> None:
+    await jobs.submit(
+        database.pool,
+        schema,
+        name="split:3",
+        kind="split",
+        params={"items": 60, "parts": 2, "chunk": 10},
+    )
+    await database.pool.execute(f"INSERT INTO {items_table} (item) VALUES (45)")  # in part 1
+    runner = JobRunner(
+        database,
+        schema,
+        {"split": Split(), "count": Counting()},
+        poll_interval=0.05,
+        max_attempts=2,
+    )
+    async with running(runner):
+        failed = await _until(database, schema, "split:3", status="failed")
+    assert failed.error == "split:3/part-1 failed"
+    statuses = {
+        part.name: part.status for part in await jobs.parts(database.pool, schema, "split:3")
+    }
+    assert statuses == {"split:3/part-0": "completed", "split:3/part-1": "failed"}
+
+    await database.pool.execute(f"DELETE FROM {items_table} WHERE item = 45")
+    assert await jobs.resume(database.pool, schema, "split:3")
+    async with running(runner):
+        done = await _until(database, schema, "split:3", status="completed")
+    assert done.done == 60
+    assert sorted(await _items(database, items_table)) == list(range(60))
+
+
+async def test_a_finished_job_stays_finished_for_a_runner_that_comes_late(
+    database: Database, schema: str, items_table: str
+) -> None:
+    # (A runner lists the open jobs, another one finishes a job, then the first gets the
+    # lease: it must not open the job again and step it past its end.)
+    await jobs.submit(
+        database.pool, schema, name="count:6", kind="count", params={"items": 10, "chunk": 10}
+    )
+    await JobRunner(database, schema, {"count": Counting()}).run_job("count:6")
+    finished = await _job(database, schema, "count:6")
+    assert finished.status == "completed"
+
+    late = Counting()
+    await JobRunner(database, schema, {"count": late}).run_job("count:6")
+    assert late.stepped == set()
+    assert await _job(database, schema, "count:6") == finished

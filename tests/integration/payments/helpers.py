@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaProducer
 
 from chassis.auth import Role
 from chassis.settings import ChassisSettings
+from contracts.application import agency_today
 from services.payments.app import create_app
 from services.payments.settings import PaymentsSettings
-from tests.integration.applications import bearer
+from tests.integration.applications import application, bearer
+from tests.integration.lifecycle.helpers import eligibility_event, person, submit
 from tests.running_service import serving
 
 BANK_SETTLEMENTS = "dost.bank.settlements.v1"
@@ -93,16 +95,18 @@ class Payments:
 
 @contextlib.asynccontextmanager
 async def payments_service(
-    settings: ChassisSettings, tmp_path: Path, *, run_chunk: int = 50
+    settings: ChassisSettings, tmp_path: Path, *, run_chunk: int = 50, bank_dir: Path | None = None
 ) -> AsyncIterator[Payments]:
+    """Runs may pay up to 12 months ahead, so that a test can pay month after month."""
     schema = f"payments_{uuid.uuid4().hex[:8]}"
-    bank_dir = tmp_path / "bank"
+    bank_dir = bank_dir or tmp_path / "bank"
     app = create_app(
         PaymentsSettings(
             **settings.model_dump(by_alias=True),
             schema_name=schema,
             bank_dir=bank_dir,
             run_chunk=run_chunk,
+            run_months_ahead=12,
         )
     )
     async with (
@@ -156,3 +160,23 @@ def _bank_event(type_name: str, data: dict[str, Any], event_id: str | None) -> d
         "datacontenttype": "application/json",
         "data": data,
     }
+
+
+async def approved_pension(clerk: httpx.AsyncClient, settings: ChassisSettings) -> str:
+    """A new old-age pension case, once eligibility approved it."""
+    case_id = await submit(clerk, person(application()))
+    (decided,) = await eligibility_event(settings, case_id, "EligibilityDecided")
+    assert decided["data"]["outcome"] == "approved"
+    return case_id
+
+
+async def referred_disability(clerk: httpx.AsyncClient, settings: ChassisSettings) -> str:
+    """A new disability benefit case, once eligibility referred it to a caseworker."""
+    assessed = (agency_today() - timedelta(days=20)).isoformat()
+    body = application(
+        benefit="disability_benefit",
+        facts={"disability_group": 2, "assessment_date": assessed},
+    )
+    case_id = await submit(clerk, person(body))
+    await eligibility_event(settings, case_id, "ReferredForReview")
+    return case_id

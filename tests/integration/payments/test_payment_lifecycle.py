@@ -10,8 +10,8 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from chassis.database import Database
 from chassis.settings import ChassisSettings
 from contracts.application import agency_today
 from contracts.periods import Month
+from contracts.topics import ELIGIBILITY_EVENTS
 from services.payments.iso20022.xsd import PAIN_001, schema
 from tests.bank_files import debit_notification
 from tests.integration.applications import application
@@ -32,13 +33,16 @@ from tests.integration.lifecycle.helpers import (
     case_status,
     eligibility_event,
     person,
+    publish_json,
     report_death,
     submit,
 )
 from tests.integration.payments.helpers import (
     Payments,
+    approved_pension,
     bank_reports,
     payments_service,
+    referred_disability,
     returned,
     settled,
 )
@@ -46,19 +50,26 @@ from tests.kafka_reading import json_records_matching, read_to_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("eligibility_url")]
 PENSION_2026, PENSION_2027 = "316.00", "330.00"  # 31 insurance years: 280 + 6 x 6; 294 + 36
+THIS_MONTH = Month.of(agency_today())
+
+
+def month(offset: int) -> str:
+    """The month `offset` months from this one (runs ahead of time stand for time passing:
+    the test service lets a run pay up to 12 months ahead)."""
+    return str(THIS_MONTH.plus(offset))
+
+
+def amount_in(entitlement: dict[str, Any], paid_month: str) -> str:
+    """The monthly amount in force in `paid_month`, by the entitlement's schedule."""
+    first_day = Month.parse(paid_month).first_day.isoformat()
+    in_force = [s for s in entitlement["amount_schedule"] if s["effective_from"] <= first_day]
+    return str(max(in_force, key=lambda s: s["effective_from"])["amount"])
 
 
 @pytest.fixture
 async def payments(settings: ChassisSettings, tmp_path: Path) -> AsyncIterator[Payments]:
     async with payments_service(settings, tmp_path) as service:
         yield service
-
-
-async def approved_pension(clerk: httpx.AsyncClient, settings: ChassisSettings) -> str:
-    case_id = await submit(clerk, person(application()))
-    (decided,) = await eligibility_event(settings, case_id, "EligibilityDecided")
-    assert decided["data"]["outcome"] == "approved"
-    return case_id
 
 
 def months_of(instruction: dict[str, Any]) -> list[tuple[str, str]]:
@@ -74,15 +85,25 @@ async def test_a_pension_is_granted_and_paid_with_arrears_at_each_months_amount(
     assert (entitlement["status"], entitlement["payment"]) == ("active", "monthly")
     assert {s["amount"] for s in entitlement["amount_schedule"]} >= {PENSION_2026, PENSION_2027}
 
-    run = await payments.run("2027-01")  # the months from the start to January, in one
+    # The months from the start to two months on, in one instruction, each at its own
+    # amount: from November 2026 that is the 2026 amount, then 330.00 for January 2027
+    # (the unit tests pin the change whatever the date).
+    run = await payments.run(month(2))
     assert run["status"] == "completed"
-    assert run["bank_file"] == "pain001-2027-01.xml"
+    assert run["bank_file"] == f"pain001-{month(2)}.xml"
     (instruction,) = (await payments.entitlement(entitlement["entitlement_id"]))["instructions"]
     expected = [
-        (month, PENSION_2027 if month >= "2027-01" else PENSION_2026)
-        for month in ("2026-11", "2026-12", "2027-01")
-        if month >= start
+        (paid, amount_in(entitlement, paid))
+        for paid in (month(0), month(1), month(2))
+        if paid >= start
     ]
+    if Month(2026, 11) == THIS_MONTH:  # (today: the change itself, spelt out)
+        spelt_out = [
+            ("2026-11", PENSION_2026),
+            ("2026-12", PENSION_2026),
+            ("2027-01", PENSION_2027),
+        ]
+        assert expected == [line for line in spelt_out if line[0] >= start]
     assert months_of(instruction) == expected
     assert Decimal(instruction["amount"]) == sum(Decimal(amount) for _, amount in expected)
 
@@ -124,8 +145,8 @@ async def test_a_repeated_run_and_a_second_job_for_the_same_period_issue_nothing
 ) -> None:
     case_id = await approved_pension(clerk, settings)
     entitlement = await payments.entitlement_of(case_id)
-    first = await payments.run("2026-12")
-    again = await payments.supervisor.post("/v1/payment-runs", json={"period": "2026-12"})
+    first = await payments.run(month(1))
+    again = await payments.supervisor.post("/v1/payment-runs", json={"period": month(1)})
     assert again.status_code == 202
     assert again.json()["id"] == first["id"]
     # Even a second run of the same month (bypassing the idempotent submit) pays nothing twice.
@@ -133,9 +154,9 @@ async def test_a_repeated_run_and_a_second_job_for_the_same_period_issue_nothing
         second, _ = await jobs.submit(
             connection,
             payments.schema,
-            name="payment-run-2026-12-again",
+            name=f"payment-run-{month(1)}-again",
             kind="payment-run",
-            params={"period": "2026-12"},
+            params={"period": month(1)},
         )
     await payments.finished(second.name)
     instructions = (await payments.entitlement(entitlement["entitlement_id"]))["instructions"]
@@ -145,8 +166,11 @@ async def test_a_repeated_run_and_a_second_job_for_the_same_period_issue_nothing
         f" FROM {payments.schema}.payment_instructions"
     )
     assert duplicates == 0
-    forbidden = await payments.clerk.post("/v1/payment-runs", json={"period": "2027-01"})
+    forbidden = await payments.clerk.post("/v1/payment-runs", json={"period": month(2)})
     assert forbidden.status_code == 403
+    too_far = await payments.supervisor.post("/v1/payment-runs", json={"period": month(13)})
+    assert too_far.status_code == 422
+    assert f"{month(12)}, the latest month a run may pay" in too_far.text
 
 
 async def test_an_operator_runs_a_month_from_the_shell_and_follows_its_progress(
@@ -167,18 +191,18 @@ async def test_an_operator_runs_a_month_from_the_shell_and_follows_its_progress(
             check=False,
         )
 
-    shell = await asyncio.to_thread(dost_payments_run, "2026-12")
+    shell = await asyncio.to_thread(dost_payments_run, month(0))
     assert shell.returncode == 0, shell.stdout + shell.stderr
-    assert "started payment run payment-run-2026-12" in shell.stdout
+    assert f"started payment run payment-run-{month(0)}" in shell.stdout
     # (Its own schema, but the cases approved by earlier tests are paid too.)
     assert re.search(r"\[#{30}\] (\d+)/\1 completed", shell.stdout), shell.stdout
-    assert "'bank_file': 'pain001-2026-12.xml'" in shell.stdout
+    assert f"'bank_file': 'pain001-{month(0)}.xml'" in shell.stdout
     (instruction,) = (await payments.entitlement(entitlement_id))["instructions"]
-    assert instruction["run_id"] == "payment-run-2026-12"
+    assert instruction["run_id"] == f"payment-run-{month(0)}"
     # The same command again finds the run done and pays nothing twice.
-    again = await asyncio.to_thread(dost_payments_run, "2026-12")
+    again = await asyncio.to_thread(dost_payments_run, month(0))
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "found payment run payment-run-2026-12 (completed)" in again.stdout
+    assert f"found payment run payment-run-{month(0)} (completed)" in again.stdout
     assert len((await payments.entitlement(entitlement_id))["instructions"]) == 1
     refused = await asyncio.to_thread(dost_payments_run, "2026-13")
     assert refused.returncode == 2
@@ -194,7 +218,7 @@ async def test_settlement_by_event_and_by_camt054_file_and_a_report_on_an_unknow
     )
     first = await payments.entitlement_of(by_event)
     second = await payments.entitlement_of(by_file)
-    await payments.run("2026-11")
+    await payments.run(month(0))
     (paid_by_event,) = (await payments.entitlement(first["entitlement_id"]))["instructions"]
     (paid_by_file,) = (await payments.entitlement(second["entitlement_id"]))["instructions"]
 
@@ -211,7 +235,7 @@ async def test_settlement_by_event_and_by_camt054_file_and_a_report_on_an_unknow
             settled=[],
             returned=[(paid_by_file["instruction_id"], Decimal(paid_by_file["amount"]), "AC04")],
             account_iban="AZ05NABZ00000000137010000001",
-            booked_on=date(2026, 11, 30),
+            booked_on=agency_today(),
         )
     )
     imported = subprocess.run(
@@ -259,14 +283,14 @@ async def test_three_returns_suspend_and_new_bank_details_pay_the_months_in_betw
 ) -> None:
     case_id = await approved_pension(clerk, settings)
     entitlement_id = (await payments.entitlement_of(case_id))["entitlement_id"]
-    for period in ("2026-11", "2026-12", "2027-01"):
+    for period in (month(0), month(1), month(2)):
         await payments.run(period)
         latest = (await payments.entitlement(entitlement_id))["instructions"][-1]
         await bank_reports(settings, returned(latest["instruction_id"]))
         await payments.until_instruction(entitlement_id, latest["instruction_id"], "returned")
     suspended = await payments.until_status(entitlement_id, "suspended")
     assert suspended["returns"] == 3
-    await payments.run("2027-02")
+    await payments.run(month(3))
     assert (
         len((await payments.entitlement(entitlement_id))["instructions"]) == 3
     )  # none while suspended
@@ -283,11 +307,11 @@ async def test_three_returns_suspend_and_new_bank_details_pay_the_months_in_betw
     assert resumed.status_code == 200, resumed.text
     assert (resumed.json()["status"], resumed.json()["returns"]) == ("active", 0)
     await case_status(clerk, case_id, "approved")
-    await payments.run("2027-03")
+    await payments.run(month(4))
     arrears = (await payments.entitlement(entitlement_id))["instructions"][-1]
     start = (await payments.entitlement(entitlement_id))["start_date"][:7]
-    assert [month for month, _ in months_of(arrears)] == [
-        month for month in ("2026-11", "2026-12", "2027-01", "2027-02", "2027-03") if month >= start
+    assert [paid for paid, _ in months_of(arrears)] == [
+        paid for paid in (month(offset) for offset in range(5)) if paid >= start
     ]
 
 
@@ -302,18 +326,19 @@ async def test_a_death_ends_the_entitlement_at_the_month_end_and_reports_the_ove
     case_id = await submit(clerk, body)
     await eligibility_event(settings, case_id, "EligibilityDecided")
     entitlement_id = (await payments.entitlement_of(case_id))["entitlement_id"]
-    await payments.run("2027-01")
+    await payments.run(month(2))
     (paid,) = (await payments.entitlement(entitlement_id))["instructions"]
 
+    died = Month.parse(month(1))
     await report_death(
         settings,
         database,
         body["applicant"]["national_id"],
-        date(2026, 12, 10),
+        died.first_day.replace(day=10),
         eligibility_schema=eligibility_schema,
     )
     ended = await payments.until_status(entitlement_id, "terminated")
-    assert ended["ends_on"] == "2026-12-31"
+    assert ended["ends_on"] == died.last_day.isoformat()
     (overpaid,) = await json_records_matching(
         settings.kafka_bootstrap_servers,
         "dost.payments.events.v1",
@@ -321,8 +346,8 @@ async def test_a_death_ends_the_entitlement_at_the_month_end_and_reports_the_ove
             e.get("subject") == case_id and e["type"] == "dost.payments.OverpaymentDetected.v1"
         ),
     )
-    assert overpaid["data"]["months"] == ["2027-01"]
-    assert overpaid["data"]["amount"] == PENSION_2027
+    assert overpaid["data"]["months"] == [month(2)]
+    assert overpaid["data"]["amount"] == amount_in(ended, month(2))
     assert overpaid["data"]["instruction_ids"] == [paid["instruction_id"]]
     case = await case_status(clerk, case_id, "terminated")
     assert "dost.payments.OverpaymentDetected.v1" in [item["type"] for item in case["timeline"]]
@@ -377,15 +402,7 @@ async def test_an_approval_on_review_grants_an_entitlement_the_next_run_pays(
     settings: ChassisSettings,
     payments: Payments,
 ) -> None:
-    assessed = (agency_today() - timedelta(days=20)).isoformat()
-    body = person(
-        application(
-            benefit="disability_benefit",
-            facts={"disability_group": 2, "assessment_date": assessed},
-        )
-    )
-    case_id = await submit(clerk, body)
-    await eligibility_event(settings, case_id, "ReferredForReview")
+    case_id = await referred_disability(clerk, settings)
     referred = await payments.clerk.get("/v1/entitlements", params={"case_id": case_id})
     assert referred.json() == []  # nothing is granted before the review
     decided = await caseworker.post(
@@ -400,3 +417,65 @@ async def test_an_approval_on_review_grants_an_entitlement_the_next_run_pays(
     (instruction,) = (await payments.entitlement(entitlement["entitlement_id"]))["instructions"]
     assert instruction["run_id"] == run["id"]
     assert instruction["amount"] == "250.00"
+
+
+async def test_a_redelivered_or_repeated_approval_grants_nothing_twice(
+    clerk: httpx.AsyncClient, settings: ChassisSettings, payments: Payments, database: Database
+) -> None:
+    case_id = await approved_pension(clerk, settings)
+    entitlement = await payments.entitlement_of(case_id)
+    (decided,) = await eligibility_event(settings, case_id, "EligibilityDecided")
+    repeated = {**decided, "id": str(uuid.uuid4())}  # the same approval, told again
+    await publish_json(settings, ELIGIBILITY_EVENTS, decided, key=case_id)  # redelivered
+    await publish_json(settings, ELIGIBILITY_EVENTS, repeated, key=case_id)
+
+    async with asyncio.timeout(60):  # both handled (the inbox has the second one's id)
+        while not await database.pool.fetchval(
+            f"SELECT count(*) FROM {payments.schema}.inbox WHERE message_id LIKE $1",
+            f"%{repeated['id']}",
+        ):
+            await asyncio.sleep(0.1)
+    granted = await database.pool.fetchval(
+        f"SELECT count(*) FROM {payments.schema}.events"
+        " WHERE stream_id = $1 AND event_type = 'payments.EntitlementGranted'",
+        f"entitlement-{entitlement['entitlement_id']}",
+    )
+    assert granted == 1
+    assert (
+        len((await payments.clerk.get("/v1/entitlements", params={"case_id": case_id})).json()) == 1
+    )
+
+
+async def test_a_case_withdrawn_before_its_decision_is_never_granted(
+    clerk: httpx.AsyncClient,
+    caseworker: httpx.AsyncClient,
+    settings: ChassisSettings,
+    payments: Payments,
+) -> None:
+    case_id = await referred_disability(clerk, settings)
+    withdrawn = await clerk.post(
+        f"/v1/applications/{case_id}/withdraw", json={"reason": "moved abroad"}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    await case_status(clerk, case_id, "withdrawn")
+    async with asyncio.timeout(60):  # eligibility takes the case off the queue
+        while any(
+            item["case_id"] == case_id
+            for item in (await caseworker.get("/v1/reviews", params={"page_size": 200})).json()
+        ):
+            await asyncio.sleep(0.2)
+    late = await caseworker.post(
+        f"/v1/reviews/{case_id}/decision", json={"outcome": "approve", "note": "late"}
+    )
+    assert late.status_code == 409, late.text
+
+    # Nothing approved the case, so nothing grants it: the eligibility topic, read to its
+    # end, has no decision for it, and payments has no entitlement.
+    decisions = [
+        record
+        for record in await read_to_end(settings.kafka_bootstrap_servers, ELIGIBILITY_EVENTS)
+        if json.loads(record.value).get("subject") == case_id
+        and json.loads(record.value)["type"] == "dost.eligibility.EligibilityDecided.v1"
+    ]
+    assert decisions == []
+    assert (await payments.clerk.get("/v1/entitlements", params={"case_id": case_id})).json() == []

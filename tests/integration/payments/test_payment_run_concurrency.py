@@ -18,7 +18,7 @@ from chassis.jobs import JobRunner
 from chassis.unit_of_work import unit_of_work
 from services.payments.app import MIGRATIONS
 from services.payments.handlers.entitlements import change_bank_account
-from services.payments.handlers.payment_run import KIND, PaymentRun
+from services.payments.handlers.payment_run import KIND, LANE_KIND, PaymentRun
 from services.payments.iso20022.pain001 import Debtor
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,10 @@ async def test_bank_details_change_while_a_run_goes_on_and_the_run_pays_the_new_
             f"SELECT entitlement_id FROM {schema}.entitlements ORDER BY entitlement_id"
         )
     ]
-    runner = JobRunner(
-        database,
-        schema,
-        {KIND: PaymentRun(bank_dir=tmp_path, debtor=Debtor("DOST", SEEDED_IBAN, None), chunk=500)},
+    payment_run = PaymentRun(
+        bank_dir=tmp_path, debtor=Debtor("DOST", SEEDED_IBAN, None), chunk=500, lanes=2
     )
+    runner = JobRunner(database, schema, {KIND: payment_run, LANE_KIND: payment_run.lane})
     async with database.pool.acquire() as connection:
         run, _ = await jobs.submit(
             connection, schema, name="run", kind=KIND, params={"period": PERIOD}
