@@ -34,6 +34,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         bank_dir=settings.bank_files,
         debtor=Debtor(settings.debtor_name, settings.debtor_iban, settings.debtor_bic),
         chunk=settings.run_chunk,
+        file_chunk=settings.run_file_chunk,
         lanes=settings.run_lanes,
     )
     runtime.run_jobs_of(payment_run, payment_run.lane)

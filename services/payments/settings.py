@@ -28,6 +28,9 @@ class PaymentsSettings(ChassisSettings):
     run_chunk: int = Field(
         2000, ge=1, description="Entitlements a payment run pays per transaction."
     )
+    run_file_chunk: int = Field(
+        20000, ge=1, description="Instructions a run writes to its bank file per step."
+    )
     run_months_ahead: int = Field(
         1, ge=0, le=12, description="How many months after this one a run may pay."
     )

@@ -1,5 +1,6 @@
-"""A payment run killed halfway (SIGKILL) and a run with two payments replicas at once: each
-entitlement is paid exactly once, and the bank file holds each instruction exactly once."""
+"""A payment run killed halfway (SIGKILL), killed while writing its bank file, and a run
+with two payments replicas at once: each entitlement is paid exactly once, and the bank
+file holds each instruction exactly once."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Replicas:
         self.schema = schema_name
         self.bank_dir = bank_dir
         self.processes: list[tuple[subprocess.Popen[bytes], str]] = []
+        self.environment: dict[str, str] = {}  # more settings for the next ones started
 
     def start(self) -> str:
         port = free_port()
@@ -54,6 +56,7 @@ class Replicas:
             "KAFKA_SESSION_TIMEOUT_MS": "2000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "JOB_LEASE_SECONDS": "5",
+            **self.environment,
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "services.payments"],
@@ -182,6 +185,44 @@ async def test_a_run_killed_halfway_is_finished_after_a_restart_paying_each_once
     await healthy(replicas.start())
     await until(database, schema_name, status="completed")
     await paid_exactly_once(database, schema_name, case_ids, bank_dir)
+
+
+def partial_files(bank_dir: Path) -> list[Path]:
+    return list(bank_dir.glob("*.partial"))
+
+
+async def test_a_run_killed_while_writing_its_bank_file_finishes_the_file_after_a_restart(
+    database: Database,
+    settings: ChassisSettings,
+    seeded: tuple[str, list[str]],
+    replicas: Replicas,
+    bank_dir: Path,
+) -> None:
+    schema_name, case_ids = seeded
+    replicas.environment["PAYMENTS_RUN_FILE_CHUNK"] = "7"  # many small steps to be killed in
+    url = replicas.start()
+    await healthy(url)
+    await start_run(settings, url)
+    async with asyncio.timeout(180):
+        while True:  # some transfers are in the file, not all
+            checkpoint = await database.pool.fetchval(
+                f"SELECT checkpoint FROM {schema_name}.jobs WHERE name = $1", RUN_ID
+            )
+            if checkpoint and checkpoint.get("after_instruction"):
+                break
+            await asyncio.sleep(0.01)
+    killed, _ = replicas.processes[0]
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    halfway = await run_state(database, schema_name)
+    assert halfway.status == "running"
+    assert partial_files(bank_dir)
+    assert not (bank_dir / f"pain001-{PERIOD}.xml").exists()
+
+    await healthy(replicas.start())
+    await until(database, schema_name, status="completed")
+    await paid_exactly_once(database, schema_name, case_ids, bank_dir)
+    assert not partial_files(bank_dir)
 
 
 async def test_two_replicas_run_one_payment_run_and_pay_each_entitlement_once(
