@@ -7,7 +7,7 @@ and peak memory of every process involved (the payments processes and PostgreSQL
 Seeds the entitlements with COPY and analyses them (not measured), then runs the
 `payment-run` job to the end (issuing one instruction per entitlement and writing the
 pain.001 file) and reports. The run goes as in the deployment: `--replicas` payments
-processes, each with its job runner; this one leads the run and one lane, the others take
+processes, each with its job runner; whichever leads the run leads a lane, the others take
 the other lanes. Memory is the peak of the summed proportional set size (PSS: shared pages
 such as PostgreSQL's buffers counted once) of those processes and every PostgreSQL
 process, sampled four times a second. Uses DATABASE_URL if set, else starts an embedded
@@ -177,7 +177,7 @@ async def measure(
     replicas: int = 2,
 ) -> Figures:
     """Seed `count` entitlements, run the payment run with `replicas` payments processes
-    (this one leads the run; the others are started as replicas' job runners would be),
+    (this one and the others started as replicas' job runners would be: any may lead),
     and measure it."""
     database = Database(dsn, min_size=2, max_size=4 + lanes)
     await database.open()
@@ -188,7 +188,9 @@ async def measure(
     async with database.pool.acquire() as connection:
         await connection.execute(f"VACUUM ANALYZE {schema}.entitlements")
         await connection.execute(f"VACUUM ANALYZE {schema}.events")
-    others = [await _start_replica(dsn, schema, chunk, bank_dir) for _ in range(replicas - 1)]
+    others = [
+        await _start_replica(dsn, schema, chunk, bank_dir, lanes) for _ in range(replicas - 1)
+    ]
     runner_pids = [os.getpid(), *(process.pid for process in others)]
     sampler = MemorySampler(runner_pids, postgres_pids)
     run = PaymentRun(bank_dir=bank_dir, debtor=DEBTOR, chunk=chunk, lanes=lanes)
@@ -204,11 +206,12 @@ async def measure(
             )
         stop = asyncio.Event()
         running = asyncio.create_task(runner.run(stop))  # whichever replica leads it
-        while True:
-            job = await jobs.status(database.pool, schema, run_id_of_period())
-            if job is not None and job.status in (jobs.COMPLETED, jobs.FAILED):
-                break
-            await asyncio.sleep(0.05)
+        async with asyncio.timeout(3600):
+            while True:
+                job = await jobs.status(database.pool, schema, run_id_of_period())
+                if job is not None and job.status in (jobs.COMPLETED, jobs.FAILED):
+                    break
+                await asyncio.sleep(0.05)
         seconds = time.perf_counter() - started
         stop.set()
         await running
@@ -237,7 +240,7 @@ async def measure(
 
 
 async def _start_replica(
-    dsn: str, schema: str, chunk: int, bank_dir: Path
+    dsn: str, schema: str, chunk: int, bank_dir: Path, lanes: int
 ) -> asyncio.subprocess.Process:
     """Another payments process's job runner, ready when it says so."""
     process = await asyncio.create_subprocess_exec(
@@ -250,6 +253,8 @@ async def _start_replica(
         str(chunk),
         "--bank-dir",
         str(bank_dir),
+        "--lanes",
+        str(lanes),
         env={**os.environ, "DATABASE_URL": dsn},
         stdout=asyncio.subprocess.PIPE,
     )
@@ -259,11 +264,11 @@ async def _start_replica(
     return process
 
 
-async def serve_as_replica(dsn: str, schema: str, chunk: int, bank_dir: Path) -> None:
+async def serve_as_replica(dsn: str, schema: str, chunk: int, bank_dir: Path, lanes: int) -> None:
     """Run payment runs' jobs in `schema` until SIGTERM, as a payments replica does."""
     database = Database(dsn, min_size=1, max_size=4)
     await database.open()
-    run = PaymentRun(bank_dir=bank_dir, debtor=DEBTOR, chunk=chunk)
+    run = PaymentRun(bank_dir=bank_dir, debtor=DEBTOR, chunk=chunk, lanes=lanes)
     runner = JobRunner(
         database, schema, {KIND: run, LANE_KIND: run.lane}, lease_seconds=60, poll_interval=0.2
     )
@@ -346,7 +351,13 @@ def main(argv: list[str] | None = None) -> Figures | None:
     if arguments.replica_of:
         assert dsn is not None
         asyncio.run(
-            serve_as_replica(dsn, arguments.replica_of, arguments.chunk, Path(arguments.bank_dir))
+            serve_as_replica(
+                dsn,
+                arguments.replica_of,
+                arguments.chunk,
+                Path(arguments.bank_dir),
+                arguments.lanes,
+            )
         )
         return None
     workspace = Path(tempfile.mkdtemp(prefix="dost-bench-"))

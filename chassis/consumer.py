@@ -219,12 +219,16 @@ class EventConsumer:
                 await self._answer_again(work, duplicates)
 
     def _wanted(self, message: _Incoming) -> bool:
-        """Whether a message needs handling (or dead-lettering), not only skipping."""
+        """Whether a message needs handling (or dead-lettering), not only skipping: what
+        cannot be read at all is dead-lettered; a readable envelope (even with invalid
+        data) of a type nobody here handles is skipped."""
+        if message.event is None:
+            return True
+        kind = message.event.type
         return (
-            message.error is not None
-            or message.event is None
-            or self.fallback_handler is not None
-            or message.event.type in self.handlers
+            self.fallback_handler is not None
+            or kind in self.handlers
+            or (message.error is not None and kind in self.rejection_handlers)
         )
 
     async def _dispatch(self, work: UnitOfWork, message: _Incoming) -> tuple[str, str] | None:
@@ -242,7 +246,9 @@ class EventConsumer:
             return None if failure is None else ("rejection_failed", failure[1])
         assert event is not None
         handler = self.handlers.get(event.type, self.fallback_handler)
-        assert handler is not None  # (see _wanted)
+        if handler is None:  # (a dead letter of a type no longer handled, redriven)
+            self._count("ignored")
+            return None
         return await self._handle(work, handler, event, message.message_id)
 
     def _decode(self, record: ReceivedRecord) -> _Incoming:
@@ -320,6 +326,9 @@ class EventConsumer:
             return _describe(error)
         for message_id in {letter.message_id, message.message_id}:
             await inbox.forget(work.connection, self.schema, self.subscription, message_id)
+        if not self._wanted(message):  # parked, of a type nobody here handles: let it go
+            self._count("ignored")
+            return None
         await inbox.claim(work.connection, self.schema, self.subscription, [message.message_id])
         failure = await self._dispatch(work, message)
         return None if failure is None else f"{failure[0]}: {failure[1]}"

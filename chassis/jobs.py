@@ -230,13 +230,15 @@ class JobRunner:
         )
         return [row["name"] for row in rows]
 
-    async def run_job(self, name: str, stop: asyncio.Event | None = None) -> None:
+    async def run_job(
+        self, name: str, stop: asyncio.Event | None = None, *, lease: Lease | None = None
+    ) -> None:
         """Lead the job `name` to its end (or until the lease is lost, or `stop`), and its
-        parts while it waits for them."""
+        parts while it waits for them. (`lease`: the job's, already acquired.)"""
         stop = stop or asyncio.Event()
-        lease = Lease(self.schema, f"job:{name}", self.lease_seconds)
-        async with self.database.pool.acquire() as connection:
-            if not await lease.acquire(connection):
+        if lease is None:
+            lease = await self._acquire(name)
+            if lease is None:
                 return  # another runner leads it
         parts_stop = asyncio.Event()
         leading: dict[str, asyncio.Task[None]] = {}
@@ -264,17 +266,25 @@ class JobRunner:
         self, name: str, leading: dict[str, asyncio.Task[None]], stop: asyncio.Event
     ) -> None:
         """Lead open parts of `name` of a kind this runner knows, up to `parts_at_once`
-        at a time (a part another runner leads is left to it)."""
+        at a time: the first ones whose lease it gets (a part another runner leads is left
+        to it, and the next one tried)."""
         for part in await parts(self.database.pool, self.schema, name):
+            if sum(not task.done() for task in leading.values()) >= self.parts_at_once:
+                return
             running = leading.get(part.name)
-            busy = sum(not task.done() for task in leading.values())
             if (
-                busy < self.parts_at_once
-                and part.kind in self.kinds
+                part.kind in self.kinds
                 and part.status in (PENDING, RUNNING)
                 and (running is None or running.done())
+                and (lease := await self._acquire(part.name)) is not None
             ):
-                leading[part.name] = asyncio.create_task(self.run_job(part.name, stop))
+                leading[part.name] = asyncio.create_task(self.run_job(part.name, stop, lease=lease))
+
+    async def _acquire(self, name: str) -> Lease | None:
+        """The lease of the job `name`, if this runner gets it."""
+        lease = Lease(self.schema, f"job:{name}", self.lease_seconds)
+        async with self.database.pool.acquire() as connection:
+            return lease if await lease.acquire(connection) else None
 
     async def _chunk(self, name: str, lease: Lease) -> JobStep | None:
         """Run one chunk; what it did, or None if the job cannot go on (ended, taken

@@ -36,7 +36,13 @@ from services.payments import projections
 from services.payments.domain.entitlement import Entitlement, PaymentInstructionIssued
 from services.payments.domain.errors import PeriodNotAllowed, RunRefused
 from services.payments.handlers.entitlements import instruction_record, public_events, save
-from services.payments.iso20022.pain001 import CreditTransfer, Debtor, FileHeader, Pain001File
+from services.payments.iso20022.pain001 import (
+    CreditTransfer,
+    Debtor,
+    FileHeader,
+    Pain001File,
+    PartialFileMismatch,
+)
 
 KIND = "payment-run"
 LANE_KIND = "payment-run-lane"
@@ -65,19 +71,21 @@ async def start_run(
     await lock_until_commit(connection, f"payments:{schema}:runs")
     run_id = run_id_of(period)
     existing = await jobs.status(connection, schema, run_id)
-    if existing is not None and existing.status == jobs.FAILED:
+    if existing is not None and existing.status != jobs.FAILED:
+        return existing, "found"
+    going = await connection.fetchval(  # another run, or a lane of one (even of a failed one)
+        f"SELECT coalesce(parent, name) FROM {schema}.jobs WHERE kind = ANY($1::text[])"
+        " AND status IN ('pending', 'running') AND coalesce(parent, name) <> $2 LIMIT 1",
+        [KIND, LANE_KIND],
+        run_id,
+    )
+    if going is not None:
+        raise RunRefused(f"the run {going} is still going; start {period} when it is done")
+    if existing is not None:
         await jobs.resume(connection, schema, run_id)
         resumed = await jobs.status(connection, schema, run_id)
         assert resumed is not None
         return resumed, "resumed"
-    if existing is not None:
-        return existing, "found"
-    running = await connection.fetchval(
-        f"SELECT name FROM {schema}.jobs WHERE kind = $1 AND status IN ('pending', 'running')",
-        KIND,
-    )
-    if running is not None:
-        raise RunRefused(f"the run {running} is still going; start {period} when it is done")
     job, _ = await jobs.submit(
         connection,
         schema,
@@ -210,6 +218,23 @@ class PaymentRun:
             self.bank_dir.mkdir(parents=True, exist_ok=True)
             state["offset"], state["after_instruction"] = bank_file.start(), ""
             return JobStep(checkpoint=state)
+        try:
+            return await self._append_to_file(work, bank_file, run_id, state, count, total)
+        except PartialFileMismatch:
+            # Not the partial file this checkpoint was written to (taken over by a replica
+            # with another copy of the bank folder): the file is written again.
+            del state["offset"]
+            return JobStep(checkpoint=state)
+
+    async def _append_to_file(
+        self,
+        work: UnitOfWork,
+        bank_file: Pain001File,
+        run_id: str,
+        state: dict[str, Any],
+        count: int,
+        total: Decimal,
+    ) -> JobStep:
         rows = await work.connection.fetch(
             f"SELECT instruction_id, amount, iban, payee_name, period"
             f" FROM {work.schema}.payment_instructions WHERE run_id = $1 AND instruction_id > $2"

@@ -64,6 +64,11 @@ _AMOUNT_IN_FILE = re.compile(rb'<InstdAmt Ccy="AZN">([0-9]+)\.([0-9]{2})</InstdA
 _CLOSING = b"    </PmtInf>\n  </CstmrCdtTrfInitn>\n</Document>\n"
 
 
+class PartialFileMismatch(ValueError):
+    """The partial file is not the one the offset was recorded for (another host's copy, a
+    file cut short, another run's): it cannot be continued, only written again."""
+
+
 class TotalsMismatch(ValueError):
     """The transfers in the file do not add up to the header's NbOfTxs and CtrlSum."""
 
@@ -324,21 +329,21 @@ class Pain001File:
         start = partial.read(_MAX_HEADER_SIZE)
         header_end = start.find(_HEADER_END) + len(_HEADER_END)
         if header_end < len(_HEADER_END):
-            raise ValueError(f"{self.partial_path} has no complete pain.001 header")
+            raise PartialFileMismatch(f"{self.partial_path} has no complete pain.001 header")
         if _without_volatile(start[:header_end]) != _without_volatile(self._header):
-            raise ValueError(
+            raise PartialFileMismatch(
                 f"{self.partial_path} was started for another file (message or payment"
                 " information id, totals or debtor differ)"
             )
         if not header_end <= offset <= size:
-            raise ValueError(
+            raise PartialFileMismatch(
                 f"offset {offset} was never committed to {self.partial_path}: the header ends"
                 f" at {header_end} and the file holds {size} bytes"
             )
         if offset > header_end:
             partial.seek(offset - len(_TRANSFER_END))
             if partial.read(len(_TRANSFER_END)) != _TRANSFER_END:
-                raise ValueError(
+                raise PartialFileMismatch(
                     f"offset {offset} is not the end of a transfer in {self.partial_path}"
                 )
         return header_end

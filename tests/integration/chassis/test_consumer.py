@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -245,7 +246,10 @@ async def test_a_known_type_nobody_here_handles_is_skipped_without_a_trace(
     await _make_effects_table(database, schema)
     consumer = _consumer(database, schema, {"dost.intake.ApplicationWithdrawn.v1": record_any})
     skipped = ReceivedRecord("registry", 0, 1, b"case-1", encode(death()))
-    await consumer.process([skipped])
+    invalid = json.loads(encode(death("7ABCDE2")))
+    invalid["data"]["date_of_death"] = "not a date"  # bad data, but not ours to judge
+    skipped_invalid = ReceivedRecord("registry", 0, 2, b"case-1", json.dumps(invalid).encode())
+    await consumer.process([skipped, skipped_invalid])
     assert await database.pool.fetchval(f"SELECT count(*) FROM {schema}.inbox") == 0
     assert await database.pool.fetchval(f"SELECT count(*) FROM {schema}.dead_letters") == 0
 

@@ -16,6 +16,7 @@ import pytest
 from chassis import jobs
 from chassis.database import Database
 from chassis.jobs import JobRunner
+from chassis.leases import Lease
 from chassis.settings import ChassisSettings
 from tests.job_worker import Counting, Split
 
@@ -293,3 +294,35 @@ async def test_a_finished_job_stays_finished_for_a_runner_that_comes_late(
     await JobRunner(database, schema, {"count": late}).run_job("count:6")
     assert late.stepped == set()
     assert await _job(database, schema, "count:6") == finished
+
+
+async def test_a_part_another_runner_holds_is_passed_over_for_the_next_one(
+    database: Database, schema: str, items_table: str
+) -> None:
+    await jobs.submit(
+        database.pool,
+        schema,
+        name="split:4",
+        kind="split",
+        params={"items": 90, "parts": 3, "chunk": 10},
+    )
+    async with database.pool.acquire() as elsewhere:  # another runner, leading part-0
+        held = Lease(schema, "job:split:4/part-0", ttl_seconds=60)
+        assert await held.acquire(elsewhere)
+        counting = Counting()
+        runner = JobRunner(
+            database, schema, {"split": Split(), "count": counting}, poll_interval=0.05
+        )
+        async with running(runner):
+            async with asyncio.timeout(30):
+                while {
+                    part.name
+                    for part in await jobs.parts(database.pool, schema, "split:4")
+                    if part.status == "completed"
+                } != {"split:4/part-1", "split:4/part-2"}:
+                    await asyncio.sleep(0.05)
+            assert "split:4/part-0" not in counting.stepped
+            await held.release(elsewhere)
+            done = await _until(database, schema, "split:4", status="completed")
+    assert done.done == 90
+    assert sorted(await _items(database, items_table)) == list(range(90))
