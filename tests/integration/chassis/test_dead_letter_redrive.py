@@ -226,3 +226,44 @@ async def test_redriving_one_letter_that_has_an_earlier_one_of_its_case_is_refus
 
 async def _has(cases: Cases, event_id: str) -> bool:
     return event_id in await cases.effects()
+
+
+async def test_a_letter_of_a_type_no_longer_handled_is_let_go_by_a_redrive(
+    database: Database, cases: Cases
+) -> None:
+    # Dead-lettered while the subscription still handled deaths; redriven by a release
+    # that no longer does: the letter is resolved, nothing is handled, the redrive completes.
+    await cases.consumer.process(
+        [
+            dead_letters.ReceivedRecord(
+                "registry", 0, 1, b"case-x", encode(death("5ZK7PQM", "case-x"))
+            )
+        ]
+    )
+    (letter,) = await dead_letters.open_letters(database.pool, cases.schema)
+    released = EventConsumer(
+        database=database,
+        schema=cases.schema,
+        subscription=cases.consumer.subscription,
+        handlers={"dost.intake.ApplicationWithdrawn.v1": cases.handle},
+    )
+    await jobs.submit(
+        database.pool,
+        cases.schema,
+        name="redrive-released",
+        kind=KIND,
+        params={"subscription": released.subscription},
+    )
+    await JobRunner(
+        database, cases.schema, {KIND: DeadLetterRedrive({released.subscription: released})}
+    ).run_job("redrive-released")
+
+    job = await jobs.status(database.pool, cases.schema, "redrive-released")
+    assert job is not None
+    assert job.status == "completed", job
+    assert await dead_letters.open_letters(database.pool, cases.schema) == []
+    assert await cases.effects() == []
+    resolution = await database.pool.fetchval(
+        f"SELECT resolution FROM {cases.schema}.dead_letters WHERE id = $1", letter.id
+    )
+    assert resolution == "redriven"
