@@ -50,7 +50,7 @@ class PaymentRunView(BaseModel):
     status: str = Field(description="running, completed or failed.")
     done: int = Field(description="Entitlements gone through.")
     total: int | None = Field(description="Active entitlements when the run began.")
-    instructions: int | None = None
+    instructions: int | None = Field(None, description="Issued so far, or in all once done.")
     total_amount: str | None = Field(None, description="AZN, of the instructions issued.")
     entitlements_paid: int | None = None
     entitlements_ended: int | None = Field(None, description="Past their end date: expired.")
@@ -166,7 +166,11 @@ async def payment_run(
     job = await jobs.status(runtime.database.pool, runtime.schema, run_id)
     if job is None or job.kind != "payment-run":
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no payment run {run_id}")
-    return PaymentRunView.of(job)
+    view = PaymentRunView.of(job)
+    if job.result is None:  # not finished: what it has issued so far
+        count, total = await projections.run_totals(runtime.database.pool, runtime.schema, run_id)
+        view = view.model_copy(update={"instructions": count, "total_amount": str(total)})
+    return view
 
 
 @router.get("/entitlements", summary="The entitlements of a case")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ async def test_a_failed_run_is_resumed_by_starting_it_again_and_pays_through_its
         assert "FileExistsError" in failed["error"] or "NotADirectoryError" in failed["error"]
         (issued,) = (await payments.entitlement(entitlement_id))["instructions"]
         assert issued["run_id"] == run_id  # paid, but in no bank file yet
+        assert failed["instructions"] >= 1  # what it issued, shown while it is not done
+        assert Decimal(failed["total_amount"]) >= Decimal(issued["amount"])
 
         bank_dir.unlink()
         again = await payments.supervisor.post("/v1/payment-runs", json={"period": PERIOD})
