@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
@@ -90,6 +91,7 @@ class ServiceRuntime:
             {redrive.KIND: DeadLetterRedrive(self.consumers)},
             lease_seconds=settings.job_lease_seconds,
         )
+        self._alongside: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -107,6 +109,13 @@ class ServiceRuntime:
         """Run the jobs of these kinds (submitted with :func:`chassis.jobs.submit`)."""
         for kind in kinds:
             self.jobs.kinds[kind.kind] = kind
+
+    def run_alongside(
+        self, name: str, loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run `loop(stop)` in the background while the service runs (a service's own
+        worker, e.g. the notifications dispatcher); it must return soon after `stop` is set."""
+        self._alongside[name] = loop
 
     def document_events(self, *models: type[EventData]) -> None:
         """List the events this service publishes in its AsyncAPI document. (They are
@@ -144,6 +153,10 @@ class ServiceRuntime:
             for runner in self.projections
         ]
         self._tasks.append(asyncio.create_task(self.jobs.run(self._stop), name=f"{self.name}-jobs"))
+        self._tasks += [
+            asyncio.create_task(loop(self._stop), name=f"{self.name}-{name}")
+            for name, loop in self._alongside.items()
+        ]
         self._tasks.append(
             asyncio.create_task(self._count_dead_letters(self._stop), name=f"{self.name}-dlq")
         )

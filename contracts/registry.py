@@ -178,4 +178,11 @@ def _nul_characters(data: Any) -> list[FieldError]:
 
 def _load_all_contracts() -> None:
     # Importing the modules registers their models; done lazily so this module stays small.
-    from contracts import bank, civil_registry, eligibility, intake, payments  # noqa: F401
+    from contracts import (  # noqa: F401
+        bank,
+        civil_registry,
+        eligibility,
+        intake,
+        notifications,
+        payments,
+    )

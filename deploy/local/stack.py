@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -77,12 +78,17 @@ class LocalStack:
         services: tuple[ServiceSpec, ...] = SERVICES,
         postgres_port: int = 55432,
         broker_port: int = 9092,
+        smtp_port: int = 8025,
+        sms_port: int = 8026,
         say: Callable[[str], None] = print,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.services = services
         self.postgres_port = postgres_port
         self.broker_port = broker_port
+        self.smtp_port = smtp_port
+        self.sms_port = sms_port
+        self.message_sinks: list[subprocess.Popen[bytes]] = []
         self.say = say
         self.postgres: LocalPostgres | None = None
         self.broker: LocalBroker | None = None
@@ -113,7 +119,74 @@ class LocalStack:
             environment.update(local_broker_environment())
         layout = TopicLayout.from_settings(ChassisSettings(**environment))  # type: ignore[arg-type]
         asyncio.run(ensure_topics(bootstrap, layout=layout))
+        environment.update(self._start_message_sinks())
         return environment
+
+    def _start_message_sinks(self) -> dict[str, str]:
+        """A local SMTP server and SMS gateway, unless NOTIFICATIONS_SMTP_HOST /
+        NOTIFICATIONS_SMS_GATEWAY_URL point at real ones. What they take is written to
+        .dost/messages/{email,sms}.jsonl."""
+        environment: dict[str, str] = {}
+        messages = self.state_dir / "messages"
+        logs = self.state_dir / "logs"
+        if not os.environ.get("NOTIFICATIONS_SMTP_HOST"):
+            self._check_port_free(self.smtp_port, "the local SMTP server (DOST_SMTP_PORT)")
+            self.message_sinks.append(
+                spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "deploy.local.mail_server",
+                        "--port",
+                        str(self.smtp_port),
+                        "--log",
+                        str(messages / "email.jsonl"),
+                    ],
+                    log_path=logs / "mail-server.log",
+                )
+            )
+            environment["NOTIFICATIONS_SMTP_HOST"] = "127.0.0.1"
+            environment["NOTIFICATIONS_SMTP_PORT"] = str(self.smtp_port)
+        if not os.environ.get("NOTIFICATIONS_SMS_GATEWAY_URL"):
+            self._check_port_free(self.sms_port, "the local SMS gateway (DOST_SMS_PORT)")
+            token = secrets.token_hex(16)
+            self.message_sinks.append(
+                spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "deploy.local.sms_gateway",
+                        "--port",
+                        str(self.sms_port),
+                        "--log",
+                        str(messages / "sms.jsonl"),
+                        "--token",
+                        token,
+                    ],
+                    log_path=logs / "sms-gateway.log",
+                )
+            )
+            environment["NOTIFICATIONS_SMS_GATEWAY_URL"] = (
+                f"http://127.0.0.1:{self.sms_port}/v1/messages"
+            )
+            environment["NOTIFICATIONS_SMS_GATEWAY_TOKEN"] = token
+        for port in ([self.smtp_port] if "NOTIFICATIONS_SMTP_HOST" in environment else []) + (
+            [self.sms_port] if "NOTIFICATIONS_SMS_GATEWAY_URL" in environment else []
+        ):
+            self._wait_for_port(port)
+        return environment
+
+    def _wait_for_port(self, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not port_in_use("127.0.0.1", port):
+            for sink in self.message_sinks:
+                if sink.poll() is not None:
+                    raise StackError(
+                        f"a local message server exited; see {self.state_dir / 'logs'}"
+                    )
+            if time.monotonic() > deadline:
+                raise StackError(f"nothing listens on port {port} after {timeout:.0f}s")
+            time.sleep(0.1)
 
     def start_services(self, environment: dict[str, str]) -> None:
         for service in self.services:
@@ -172,6 +245,12 @@ class LocalStack:
         for process in self.service_processes.values():
             stop(process, grace=20.0)
         self.service_processes.clear()
+        for sink in self.message_sinks:
+            if sink.poll() is None:
+                sink.send_signal(signal.SIGTERM)
+        for sink in self.message_sinks:
+            stop(sink, grace=10.0)
+        self.message_sinks.clear()
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -206,6 +285,8 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
         services=services,
         postgres_port=int(os.environ.get("DOST_POSTGRES_PORT", "55432")),
         broker_port=int(os.environ.get("DOST_BROKER_PORT", "9092")),
+        smtp_port=int(os.environ.get("DOST_SMTP_PORT", "8025")),
+        sms_port=int(os.environ.get("DOST_SMS_PORT", "8026")),
         say=say,
     )
     try:
