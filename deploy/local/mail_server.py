@@ -15,6 +15,7 @@ import argparse
 import json
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -34,6 +35,7 @@ class MailSink:
         self.message_ids: set[str] = set()
         self.faults: dict[str, list[str]] = {}  # recipient -> SMTP replies to answer next
         self.on_message: Callable[[dict[str, Any]], None] | None = None
+        self.arrivals: Counter[str] = Counter()  # Message-ID -> times it came
         self._lock = threading.Lock()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if log_path.exists():
@@ -51,6 +53,7 @@ class MailSink:
         message_id = str(email.get("Message-ID", ""))
         recipients = [str(address) for address in envelope.rcpt_tos]
         with self._lock:
+            self.arrivals[message_id] += 1
             for recipient in recipients:
                 if self.faults.get(recipient):
                     return self.faults[recipient].pop(0)

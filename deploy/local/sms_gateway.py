@@ -17,6 +17,7 @@ import inspect
 import json
 import re
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ class SmsSink:
         self.keys: dict[str, str] = {}
         self.faults: dict[str, list[int]] = {}  # recipient -> statuses to answer next
         self.on_message: MessageHook | None = None
-        self.requests = 0
+        self.requests: Counter[str] = Counter()  # idempotency key -> requests for it
         self._lock = asyncio.Lock()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if log_path.exists():
@@ -63,7 +64,6 @@ def create_gateway(sink: SmsSink) -> FastAPI:
         idempotency_key: str | None = Header(None),
         authorization: str | None = Header(None),
     ) -> JSONResponse:
-        sink.requests += 1
         if sink.token and authorization != f"Bearer {sink.token}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if not idempotency_key:
@@ -74,6 +74,7 @@ def create_gateway(sink: SmsSink) -> FastAPI:
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "expected JSON with to and text"}, status_code=400)
         async with sink._lock:
+            sink.requests[idempotency_key] += 1
             if idempotency_key in sink.keys:
                 return JSONResponse(
                     {"error": "duplicate", "message_id": sink.keys[idempotency_key]},

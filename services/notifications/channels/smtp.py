@@ -60,11 +60,11 @@ class SmtpMailer:
         email["Subject"] = message.subject or ""
         email["Message-ID"] = message_id(message.notification_id, self.message_id_domain)
         email["Date"] = formatdate(localtime=False, usegmt=True)
-        email["Content-Language"] = message.language
         email["X-DOST-Notification"] = message.notification_id
         email.set_content(message.body)
         if message.html:
             email.add_alternative(message.html, subtype="html")
+        email["Content-Language"] = message.language  # after the content, which resets it
         return email
 
     async def send(self, message: OutgoingMessage) -> Outcome:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from services.notifications.domain.recipients import mask_personal_data
+
 
 @dataclass(frozen=True)
 class QuietHours:
@@ -79,10 +81,14 @@ class Delivered:
 
 @dataclass(frozen=True)
 class Failed:
-    """The attempt failed; `permanent` when retrying can never help."""
+    """The attempt failed; `permanent` when retrying can never help. The reason is what
+    the provider said, with any address or number in it masked (servers echo them)."""
 
     reason: str
     permanent: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", mask_personal_data(self.reason)[:300])
 
 
 Outcome = Delivered | Failed

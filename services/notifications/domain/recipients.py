@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{6,}[0-9]")
+
 
 def mask_phone(phone: str) -> str:
     """`+994501234567` -> `+994*******67`: the country code and the last two digits."""
@@ -16,6 +21,12 @@ def mask_email(email: str) -> str:
     if not at or not local:
         return "***"
     return f"{local[0]}***@{domain}"
+
+
+def mask_personal_data(text: str) -> str:
+    """`text` with every e-mail address and phone number in it masked."""
+    text = _EMAIL.sub(lambda found: mask_email(found.group()), text)
+    return _PHONE.sub(lambda found: mask_phone(found.group()), text)
 
 
 def mask(channel: str, recipient: str) -> str:
