@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -16,6 +17,7 @@ from chassis.auth import Role, mint_local_token
 from contracts.application import agency_today
 
 Say = Callable[[str], None]
+AGENCY_ZONE = ZoneInfo("Asia/Baku")
 
 
 def _applicant(national_id: str, name: str, born: str) -> dict[str, Any]:
@@ -73,10 +75,13 @@ def demo_applications() -> list[dict[str, Any]]:
     ]
 
 
-def run_demo(state_dir: Path, intake_url: str, eligibility_url: str, say: Say) -> bool:
+def run_demo(
+    state_dir: Path, intake_url: str, eligibility_url: str, notifications_url: str, say: Say
+) -> bool:
     """Drive the stack as a clerk and a caseworker would; True if every step worked."""
     clerk = _bearer(state_dir, Role.CLERK, "demo-clerk")
     caseworker = _bearer(state_dir, Role.CASEWORKER, "demo-caseworker")
+    auditor = _bearer(state_dir, Role.AUDITOR, "demo-auditor")
     with httpx.Client(timeout=10) as client:
         say("demo: a clerk submits one application of each benefit")
         cases: dict[str, str] = {}
@@ -105,6 +110,15 @@ def run_demo(state_dir: Path, intake_url: str, eligibility_url: str, say: Say) -
         say(f"demo: the timeline of case {referred}")
         for entry in case["timeline"]:
             say(f"  {entry['time'][:19]}  {entry['type']:<42} {entry['source']}")
+        say(f"demo: what the citizen of case {referred} is told (in Azerbaijani)")
+        for message in _told(client, notifications_url, referred, auditor):
+            when = (
+                "sent"
+                if message["status"] == "sent"
+                else f"{message['status']} until {_baku(message['send_after'])} (quiet hours)"
+            )
+            say(f"  {message['kind']:<20} {message['channel']:<6} {when}")
+        say(f"  every message delivered: {state_dir / 'messages'}/{{sms,email}}.jsonl")
     say("demo finished")
     return True
 
@@ -121,6 +135,31 @@ def _outcome(case: dict[str, Any]) -> str:
     if decision.get("reasons"):
         return "reasons: " + ", ".join(decision["reasons"])
     return "waiting for a caseworker" if case["status"] == "under_review" else ""
+
+
+def _baku(moment: str) -> str:
+    return f"{datetime.fromisoformat(moment).astimezone(AGENCY_ZONE):%Y-%m-%d %H:%M} Baku time"
+
+
+def _told(
+    client: httpx.Client,
+    notifications_url: str,
+    case_id: str,
+    headers: dict[str, str],
+    timeout: float = 60.0,
+) -> list[dict[str, Any]]:
+    """The case's messages once the decision's e-mail is out (an SMS may wait for the end of
+    the quiet hours)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages: list[dict[str, Any]] = client.get(
+            f"{notifications_url}/v1/messages", params={"case_id": case_id}, headers=headers
+        ).json()
+        if any(m["kind"] == "approved" and m["status"] == "sent" for m in messages):
+            return messages
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the citizen of case {case_id} was not told the decision")
+        time.sleep(0.3)
 
 
 def _wait_for(

@@ -303,7 +303,13 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
 
             urls = {service.name: service.url for service in stack.services}
             try:
-                run_demo(stack.state_dir, urls["intake"], urls["eligibility"], say)
+                run_demo(
+                    stack.state_dir,
+                    urls["intake"],
+                    urls["eligibility"],
+                    urls["notifications"],
+                    say,
+                )
             except (httpx.HTTPError, TimeoutError) as error:
                 say(f"demo failed: {error}")
                 return 1

@@ -36,6 +36,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         feedback_url=settings.feedback_url,
         feedback_key=feedback_key,
         feedback_valid=timedelta(days=settings.feedback_valid_days),
+        stale_after=timedelta(hours=settings.stale_after_hours),
     )
     consumers.register(runtime, planning)
     token = settings.sms_gateway_token

@@ -54,6 +54,12 @@ class NotificationsSettings(ChassisSettings):
         60.0, gt=0, description="A message claimed for sending longer ago is sent again."
     )
 
+    stale_after_hours: float = Field(
+        72,
+        gt=0,
+        description="Events older than this are not told (a new deployment reading the"
+        " topics' history must not message citizens about years-old steps).",
+    )
     feedback_url: str = Field(
         "http://127.0.0.1:8004/feedback", description="Base of the rating links in messages."
     )

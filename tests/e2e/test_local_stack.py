@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ SERVICES = ("intake", "eligibility", "payments", "notifications")
 
 @pytest.fixture
 def stack_ports() -> dict[str, int]:
-    return {name: free_port() for name in (*SERVICES, "postgres", "broker")}
+    return {name: free_port() for name in (*SERVICES, "postgres", "broker", "smtp", "sms")}
 
 
 def _start(tmp_path: Path, ports: dict[str, int], *arguments: str) -> subprocess.Popen[str]:
@@ -31,6 +32,8 @@ def _start(tmp_path: Path, ports: dict[str, int], *arguments: str) -> subprocess
         "DOST_STATE_DIR": str(tmp_path / "state"),
         "DOST_POSTGRES_PORT": str(ports["postgres"]),
         "DOST_BROKER_PORT": str(ports["broker"]),
+        "DOST_SMTP_PORT": str(ports["smtp"]),
+        "DOST_SMS_PORT": str(ports["sms"]),
         **{f"{name.upper()}_PORT": str(ports[name]) for name in SERVICES},
     }
     if os.environ.get("DOST_TEST_INFRA") == "containers":
@@ -127,5 +130,9 @@ def test_make_run_demo_takes_every_benefit_to_a_decision_and_stops(
     assert any(line.split()[:2] == ["old_age_pension", "approved"] for line in lines)
     assert any(line.split()[:2] == ["disability_benefit", "under_review"] for line in lines)
     assert any(line.split()[:2] == ["disability_benefit", "approved"] for line in lines)
+    assert any(line.split()[:3] == ["approved", "email", "sent"] for line in lines)
     assert lines[-1] == "stopped"
     assert _all_ports_free(stack_ports, timeout=5)
+    # The local SMTP server took the citizens' e-mails (SMS may wait for the quiet hours).
+    emails = (tmp_path / "state" / "messages" / "email.jsonl").read_text().splitlines()
+    assert any("təsdiq edildi" in json.loads(line)["text"] for line in emails)

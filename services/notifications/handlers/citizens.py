@@ -44,6 +44,7 @@ class Planning:
     feedback_url: str
     feedback_key: bytes
     feedback_valid: timedelta
+    stale_after: timedelta = timedelta(hours=72)
 
 
 # --- the events ---------------------------------------------------------------------------
@@ -201,6 +202,9 @@ async def record(
 ) -> None:
     """Keep `notice` (open, held or dropped as the case stands) and plan its messages."""
     reason: str | None = dropped
+    if dropped is None and occurred_at < datetime.now(UTC) - planning.stale_after:
+        reason = dropped = "stale"  # news that old is not news: a new deployment reading
+        # the topics' history, or a consumer days behind, must not message citizens of it
     if dropped is not None:
         state = NoticeState.DROPPED
     else:

@@ -264,3 +264,28 @@ async def test_a_withdrawal_is_confirmed_and_a_decision_held_until_eligibility_r
     await notifications.until_messages(case_id, all_sent({"rejected"}))
     texts = notifications.sinks.texts_to(body["applicant"]["phone"])
     assert sum("was withdrawn as you asked" in t["text"] for t in texts) == 1
+
+
+async def test_news_days_old_is_not_told(
+    notifications: Notifications,
+    clerk: httpx.AsyncClient,
+    settings: ChassisSettings,
+    database: Database,
+) -> None:
+    body = citizen("en")
+    case_id = await submit(clerk, body)
+    await notifications.until_messages(case_id, all_sent({"approved"}))
+    old = payments_event("EntitlementSuspended", case_id, {"reason": "bank_details"})
+    old["time"] = (datetime.now(UTC) - timedelta(days=4)).isoformat()
+    old["data"]["suspended_at"] = old["time"]
+    await publish_json(settings, PAYMENTS_EVENTS, old, key=case_id)
+    async with asyncio.timeout(30):
+        while (
+            state := await database.pool.fetchval(
+                f"SELECT state_reason FROM {notifications.schema}.notices WHERE event_id = $1",
+                old["id"],
+            )
+        ) is None:
+            await asyncio.sleep(0.1)
+    assert state == "stale"
+    assert not [m for m in await notifications.messages(case_id) if m["kind"] == "suspended"]
