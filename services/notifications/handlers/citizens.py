@@ -178,7 +178,7 @@ async def person_reported_dead(connection: Connection, schema: str, national_id:
         national_id,
     )
     await connection.execute(
-        f"UPDATE {schema}.deliveries SET status = 'cancelled',"
+        f"UPDATE {schema}.deliveries SET status = 'cancelled', recipient = recipient_masked,"
         " last_error = 'person_reported_dead', finished_at = now(), claimed_until = NULL"
         " WHERE national_id = $1 AND (status = 'pending'"
         " OR (status = 'sending' AND claimed_until < now()))",

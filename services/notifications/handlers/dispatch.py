@@ -194,8 +194,9 @@ class Dispatcher:
         _outcomes.add(1, {"channel": message.channel, "outcome": result})
 
     async def record(self, message: Claimed, outcome: Outcome, now: datetime | None = None) -> str:
-        """Write what became of one attempt; returns `sent`, `retry` or `failed` (or
-        `superseded` when the message was no longer this attempt's to record)."""
+        """Write what became of one attempt; returns `sent`, `retry`, `failed`,
+        `cancelled` (the person was reported dead meanwhile) or `superseded` (the message
+        was no longer this attempt's to record: its claim ran out and another took it)."""
         now = now or datetime.now(UTC)
         schema = self.schema
         async with unit_of_work(self.database, schema) as work:
@@ -204,6 +205,7 @@ class Dispatcher:
             if isinstance(outcome, Delivered):
                 done = await connection.execute(
                     f"UPDATE {schema}.deliveries SET status = 'sent', provider_message_id = $3,"
+                    " recipient = recipient_masked,"
                     f" finished_at = $4, claimed_until = NULL, last_error = NULL WHERE {guard}",
                     message.notification_id,
                     message.attempts,
@@ -227,9 +229,21 @@ class Dispatcher:
                     retry_at,
                     outcome.reason,
                 )
-                return "superseded" if done.endswith(" 0") else "retry"
+                if done.endswith(" 0"):
+                    return "superseded"
+                # A death reported while this attempt was out: no further attempt.
+                cancelled = await connection.execute(
+                    f"UPDATE {schema}.deliveries d SET status = 'cancelled',"
+                    " recipient = recipient_masked, last_error = 'person_reported_dead',"
+                    " finished_at = $2 WHERE d.notification_id = $1 AND EXISTS (SELECT 1"
+                    f" FROM {schema}.deaths x WHERE x.national_id = d.national_id)",
+                    message.notification_id,
+                    now,
+                )
+                return "cancelled" if not cancelled.endswith(" 0") else "retry"
             done = await connection.execute(
                 f"UPDATE {schema}.deliveries SET status = 'failed', last_error = $3,"
+                " recipient = recipient_masked,"
                 f" finished_at = $4, claimed_until = NULL WHERE {guard}",
                 message.notification_id,
                 message.attempts,

@@ -36,7 +36,9 @@ CREATE INDEX notices_by_case ON {schema}.notices (case_id);
 -- One message per notice and channel (the key makes "at most one" a constraint), rendered
 -- when it is planned. pending -> sending (claimed by a dispatcher until claimed_until) ->
 -- sent | failed; pending -> cancelled (the person was reported dead). A message still
--- `sending` after its claim ran out is sent again with the same idempotency key.
+-- `sending` after its claim ran out is sent again with the same idempotency key. Once a
+-- message is finished its recipient is kept masked only (the case's contacts hold the
+-- number and address while the case may still need them).
 CREATE TABLE {schema}.deliveries (
     notification_id text PRIMARY KEY,
     event_id text NOT NULL,
