@@ -22,7 +22,6 @@ from services.notifications.projections import AGENCY_ZONE
 from services.notifications.rendering import Renderer
 
 router = APIRouter(tags=["notifications"])
-Token = Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class MessageView(BaseModel):

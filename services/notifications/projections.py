@@ -15,12 +15,12 @@ from services.notifications.domain.feedback import verify
 from services.notifications.domain.satisfaction import SATISFIED, satisfied_share
 
 AGENCY_ZONE = ZoneInfo("Asia/Baku")
-_RATING_LINK = re.compile(r"(/feedback/)[A-Za-z0-9_-]{20,}")
+_RATING_TOKEN = re.compile(r"(?<=/)[A-Za-z0-9_-]{48}(?![A-Za-z0-9_-])")
 
 
 def without_rating_links(text: str | None) -> str | None:
     """A message as staff may read it: the citizen's one-time rating link left out."""
-    return _RATING_LINK.sub(r"\1…", text) if text else text
+    return _RATING_TOKEN.sub("…", text) if text else text
 
 
 async def messages_of_case(

@@ -2,9 +2,10 @@
 
 `POST <url>` with `{"to", "from", "text", "reference"}`, a bearer token and an
 `Idempotency-Key` header (the notification id). 2xx: sent (`message_id` in the answer).
-409: the gateway has this key already, so the message went out before: sent. 429, 5xx, a
-timeout or a broken connection: try again later. Any other 4xx (an invalid number, say):
-refused for good."""
+409: the gateway has this key already, so the message went out before: sent. 400, 410 and
+422 (the number is invalid or gone): refused for good. Anything else (5xx, 429, a timeout, a
+broken connection, and also 401/403/404, which say our token or URL is wrong, not the
+citizen's number): try again later, so a rotated token loses no message."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import httpx
 
 from services.notifications.channels import OutgoingMessage
 from services.notifications.domain.delivery import Delivered, Failed, Outcome
+
+_REFUSED_FOR_GOOD = frozenset({400, 410, 422})
 
 
 class SmsGateway:
@@ -55,8 +58,7 @@ class SmsGateway:
         if answer.status_code == httpx.codes.CONFLICT:
             return Delivered(_message_id(answer), repeated=True)
         reason = f"gateway answered {answer.status_code}: {_error_text(answer)}"
-        transient = answer.status_code == httpx.codes.TOO_MANY_REQUESTS or answer.status_code >= 500
-        return Failed(reason, permanent=not transient)
+        return Failed(reason, permanent=answer.status_code in _REFUSED_FOR_GOOD)
 
 
 def _message_id(answer: httpx.Response) -> str | None:

@@ -2,8 +2,10 @@
 
 Each message has a deterministic `Message-ID` made from its notification id, so a message
 sent again after a crash is the same message to every mail system on the way (the local
-server, like large mailbox providers, does not deliver a Message-ID twice). A 4xx reply, a
-timeout or a broken connection: try again later; a 5xx reply: refused for good."""
+server, like large mailbox providers, does not deliver a Message-ID twice). A 5xx refusal
+of the recipient or of the message: refused for good. A 4xx reply, a timeout, a broken
+connection, and what says our own setup is wrong (authentication, TLS required, our sender
+refused): try again later, so a rotated password loses no message."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import aiosmtplib
 from services.notifications.channels import OutgoingMessage
 from services.notifications.domain.delivery import Delivered, Failed, Outcome
 
+_OUR_SETUP = frozenset({530, 534, 535, 538})  # authentication or TLS required: our side
 _MESSAGE_IDS = uuid.UUID("5b1f3c0e-8f4e-4f0b-9a77-d05700000002")
 
 
@@ -84,8 +87,11 @@ class SmtpMailer:
             codes = [refusal.code for refusal in error.recipients]
             permanent = all(code >= 500 for code in codes)
             return Failed(f"recipient refused: {codes}", permanent=permanent)
+        except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused) as error:
+            return Failed(f"our mail setup was refused: {error.code}", permanent=False)
         except aiosmtplib.SMTPResponseException as error:
-            return Failed(f"server answered {error.code}: {error.message[:200]}", error.code >= 500)
+            permanent = error.code >= 500 and error.code not in _OUR_SETUP
+            return Failed(f"server answered {error.code}: {error.message[:200]}", permanent)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Failed(f"server unreachable: {type(error).__name__}", permanent=False)
         return Delivered(str(email["Message-ID"]))

@@ -52,8 +52,9 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential back-off with full jitter (AWS's recommendation), capped, for at most
-    `max_attempts` attempts in all."""
+    """Exponential back-off, capped, with "equal jitter" (a wait between half and all of
+    it, so retries spread out but never come at once), for at most `max_attempts` attempts
+    in all."""
 
     max_attempts: int = 6
     base: timedelta = timedelta(seconds=30)
@@ -65,7 +66,7 @@ class RetryPolicy:
         """When to try again after `attempts_made` failed attempts; None when out of tries."""
         if attempts_made >= self.max_attempts:
             return None
-        ceiling = min(self.cap, self.base * (2 ** (attempts_made - 1)))
+        ceiling = min(self.cap, self.base * (2 ** min(attempts_made - 1, 20)))
         fraction: float = (jitter or random).uniform(0.5, 1.0)  # spread, never at once
         retry_at: datetime = now + ceiling * fraction
         return retry_at

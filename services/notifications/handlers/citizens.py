@@ -54,6 +54,7 @@ async def application_submitted(work: UnitOfWork, planning: Planning, event: Clo
     assert isinstance(event.data, ApplicationSubmitted)
     body = event.data.application
     applicant = body.applicant
+    await _serialize_on_case(work, event.data.case_id)
     await work.connection.execute(
         f"INSERT INTO {work.schema}.contacts (case_id, national_id, full_name, benefit,"
         " center_id, language, phone, email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -67,29 +68,74 @@ async def application_submitted(work: UnitOfWork, planning: Planning, event: Clo
         applicant.phone,
         str(applicant.email) if applicant.email else None,
     )
+    if await work.connection.fetchval(  # a rejection `deceased` came before the application
+        f"SELECT EXISTS (SELECT 1 FROM {work.schema}.notices WHERE case_id = $1"
+        " AND state_reason = 'person_reported_dead')",
+        event.data.case_id,
+    ):
+        await person_reported_dead(work.connection, work.schema, applicant.national_id)
     notice = Notice(event.id, event.data.case_id, Kind.APPLICATION_RECEIVED)
     await record(work, planning, notice, event.time)
 
 
 async def application_withdrawn(work: UnitOfWork, planning: Planning, event: CloudEvent) -> None:
+    """Confirmed, unless eligibility already rejected this withdrawal (the events come on
+    different topics, in either order) or it crossed the decision. A confirmed withdrawal
+    holds back what comes after it, and what still waits to be sent about earlier steps."""
     assert isinstance(event.data, ApplicationWithdrawn)
-    notice = Notice(event.id, event.data.case_id, Kind.WITHDRAWN)
-    await record(work, planning, notice, event.time)
+    case_id = event.data.case_id
+    await _serialize_on_case(work, case_id)
+    notice = Notice(event.id, case_id, Kind.WITHDRAWN)
+    if await work.connection.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM {work.schema}.rejected_withdrawals"
+        " WHERE withdrawal_id = $1)",
+        event.id,
+    ):
+        await record(work, planning, notice, event.time, dropped="decided_before_withdrawal")
+        return
+    if await record(work, planning, notice, event.time) is not NoticeState.OPEN:
+        return
     await work.connection.execute(
-        f"UPDATE {work.schema}.contacts SET withdrawn = true WHERE case_id = $1",
-        event.data.case_id,
+        f"UPDATE {work.schema}.contacts SET withdrawn = true WHERE case_id = $1", case_id
+    )
+    await work.connection.execute(
+        f"UPDATE {work.schema}.deliveries SET status = 'cancelled', last_error = 'withdrawn',"
+        " recipient = recipient_masked, finished_at = now()"
+        " WHERE case_id = $1 AND event_id <> $2 AND status = 'pending'",
+        case_id,
+        event.id,
     )
 
 
 async def withdrawal_rejected(work: UnitOfWork, planning: Planning, event: CloudEvent) -> None:
-    """The decision stands: what was held back since the withdrawal is told now."""
+    """The decision stands: what was held back since the withdrawal is told now, and the
+    withdrawal is not confirmed (what of its confirmation still waits is cancelled)."""
     assert isinstance(event.data, WithdrawalRejected)
-    case_id = event.data.case_id
+    case_id, withdrawal_id = event.data.case_id, event.data.withdrawal_id
+    schema = work.schema
+    await _serialize_on_case(work, case_id)
     await work.connection.execute(
-        f"UPDATE {work.schema}.contacts SET withdrawn = false WHERE case_id = $1", case_id
+        f"INSERT INTO {schema}.rejected_withdrawals (withdrawal_id, case_id) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING",
+        withdrawal_id,
+        case_id,
     )
     await work.connection.execute(
-        f"UPDATE {work.schema}.notices SET state = 'open', state_reason = NULL"
+        f"UPDATE {schema}.contacts SET withdrawn = false WHERE case_id = $1", case_id
+    )
+    await work.connection.execute(
+        f"UPDATE {schema}.notices SET state = 'dropped', state_reason = 'withdrawal_rejected'"
+        " WHERE event_id = $1 AND NOT planned",
+        withdrawal_id,
+    )
+    await work.connection.execute(
+        f"UPDATE {schema}.deliveries SET status = 'cancelled',"
+        " last_error = 'withdrawal_rejected', recipient = recipient_masked, finished_at = now()"
+        " WHERE event_id = $1 AND status = 'pending'",
+        withdrawal_id,
+    )
+    await work.connection.execute(
+        f"UPDATE {schema}.notices SET state = 'open', state_reason = NULL"
         " WHERE case_id = $1 AND state = 'held'",
         case_id,
     )
@@ -110,6 +156,12 @@ async def eligibility_decided(work: UnitOfWork, planning: Planning, event: Cloud
     else:
         notice = Notice(event.id, decided.case_id, Kind.REJECTED, {"reasons": decided.reasons})
     if "deceased" in decided.reasons:  # the registry's death may reach us later than this
+        await _serialize_on_case(work, decided.case_id)
+        national_id = await work.connection.fetchval(
+            f"SELECT national_id FROM {work.schema}.contacts WHERE case_id = $1", decided.case_id
+        )
+        if national_id is not None:  # else: when the application comes (see above)
+            await person_reported_dead(work.connection, work.schema, national_id)
         await record(work, planning, notice, event.time, dropped="person_reported_dead")
         return
     await record(work, planning, notice, event.time)
@@ -199,8 +251,10 @@ async def record(
     occurred_at: datetime,
     *,
     dropped: str | None = None,
-) -> None:
-    """Keep `notice` (open, held or dropped as the case stands) and plan its messages."""
+) -> NoticeState:
+    """Keep `notice` (open, held or dropped as the case stands) and plan its messages;
+    returns the state it was kept in (that of the first delivery of the event)."""
+    await _serialize_on_case(work, notice.case_id)
     reason: str | None = dropped
     if dropped is None and occurred_at < datetime.now(UTC) - planning.stale_after:
         reason = dropped = "stale"  # news that old is not news: a new deployment reading
@@ -210,10 +264,10 @@ async def record(
     else:
         standing = await _standing(work.connection, work.schema, notice.case_id)
         state, reason = state_of(notice, standing)
-    await work.connection.execute(
+    kept = await work.connection.fetchval(
         f"INSERT INTO {work.schema}.notices (event_id, case_id, kind, facts, state,"
         " state_reason, occurred_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)"
-        " ON CONFLICT (event_id) DO NOTHING",
+        " ON CONFLICT (event_id) DO NOTHING RETURNING state",
         notice.event_id,
         notice.case_id,
         notice.kind.value,
@@ -222,8 +276,21 @@ async def record(
         reason,
         occurred_at,
     )
+    if kept is None:  # the same event again (another source id, say): as it was kept
+        kept = await work.connection.fetchval(
+            f"SELECT state FROM {work.schema}.notices WHERE event_id = $1", notice.event_id
+        )
+        return NoticeState(kept)
     if state is NoticeState.OPEN:
         await plan(work, planning, notice.case_id)
+    return state
+
+
+async def _serialize_on_case(work: UnitOfWork, case_id: str) -> None:
+    """One case's events are handled one at a time, whichever replica reads them: its
+    intake, eligibility and payments events come on different topics and partitions, and
+    what one means (a withdrawal, a decision) depends on what came before it."""
+    await work.serialize_on(f"notifications-case:{case_id}")
 
 
 async def _standing(connection: Connection, schema: str, case_id: str) -> CaseStanding:

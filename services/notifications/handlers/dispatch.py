@@ -114,13 +114,19 @@ class Dispatcher:
     async def dispatch_due(self) -> int:
         """One round: claim, send, record. Returns how many messages it tried."""
         claimed = await self.claim()
-        await asyncio.gather(*(self._deliver(message) for message in claimed))
+        # Not sent after most of the claim has gone by (waiting for the rate limit, say):
+        # another round may have taken the message by then.
+        send_by = asyncio.get_running_loop().time() + self.claim_for.total_seconds() * 0.75
+        await asyncio.gather(*(self._deliver(message, send_by) for message in claimed))
         return len(claimed)
 
     async def claim(self, now: datetime | None = None) -> list[Claimed]:
-        now = now or datetime.now(UTC)
+        """Take the due messages; `now` is the database's clock unless a test sets it (every
+        replica then compares claims against the same clock)."""
         schema = self.schema
         async with self.database.pool.acquire() as connection, connection.transaction():
+            now = now or await connection.fetchval("SELECT now()")
+            assert now is not None
             rows = await connection.fetch(
                 f"SELECT d.* FROM {schema}.deliveries d"
                 " WHERE d.not_before <= $1 AND (d.status = 'pending'"
@@ -166,7 +172,19 @@ class Dispatcher:
             for r in rows
         ]
 
-    async def _deliver(self, message: Claimed) -> None:
+    async def _deliver(self, message: Claimed, send_by: float) -> None:
+        """Send one message and record what became of it. Whatever goes wrong stays with
+        this message: an error of ours counts as a failed attempt (retried, then
+        NotificationFailed), and if even recording fails the claim runs out and the message
+        is sent again, with its key, by a later round."""
+        try:
+            await self._send_and_record(message, send_by)
+        except Exception as error:
+            log.error("delivering %s failed: %s", message.notification_id, type(error).__name__)
+            with contextlib.suppress(Exception):
+                await self.record(message, Failed(f"internal error: {type(error).__name__}", False))
+
+    async def _send_and_record(self, message: Claimed, send_by: float) -> None:
         channel = self.channels[message.channel]
         with tracer("dost.notifications").start_as_current_span(
             f"send {message.channel}",
@@ -179,6 +197,9 @@ class Dispatcher:
             },
         ) as span:
             async with self.limiters[message.channel]:
+                if asyncio.get_running_loop().time() > send_by:
+                    span.set_attribute("dost.outcome", "claim_ran_out")
+                    return
                 outcome = await channel.send(
                     OutgoingMessage(
                         message.notification_id,

@@ -14,6 +14,13 @@ CREATE TABLE {schema}.contacts (
 );
 CREATE INDEX contacts_by_person ON {schema}.contacts (national_id);
 
+-- Withdrawals eligibility rejected (the decision came first); its answer may arrive
+-- before the withdrawal itself, which is then not confirmed.
+CREATE TABLE {schema}.rejected_withdrawals (
+    withdrawal_id text PRIMARY KEY,
+    case_id text NOT NULL
+);
+
 CREATE TABLE {schema}.deaths (
     national_id text PRIMARY KEY,
     reported_at timestamptz NOT NULL DEFAULT now()

@@ -84,7 +84,7 @@ def notifications_settings(
         "sms_per_second": 500,
         "emails_per_second": 500,
         "dispatch_interval_s": 0.1,
-        "sending_lease_s": 2,
+        "sending_lease_s": 10,
         **overrides,
     }
     return NotificationsSettings(**settings.model_dump(by_alias=True), **values)

@@ -28,9 +28,13 @@ async def rating_link(
     """A new case at `center_id`, decided; the case id and the token of its rating link."""
     body = citizen("en", center_id=center_id, **changes)
     case_id = await submit(clerk, body)
-    await notifications.until_messages(
+    await notifications.until_messages(  # both channels: the link is read from both
         case_id,
-        lambda ms: any(m["kind"] in ("approved", "rejected") and m["status"] == "sent" for m in ms),
+        lambda ms: any(
+            {m["channel"] for m in ms if m["kind"] == kind and m["status"] == "sent"}
+            == {"sms", "email"}
+            for kind in ("approved", "rejected")
+        ),
     )
     texts = notifications.sinks.texts_to(body["applicant"]["phone"])
     (token,) = {
