@@ -60,6 +60,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
                     settings.smtp_password.get_secret_value() if settings.smtp_password else None
                 ),
                 tls=settings.smtp_tls,
+                ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
                 timeout=settings.smtp_timeout_s,
             ),
         },

@@ -4,6 +4,7 @@ import contextlib
 import os
 import secrets
 import time
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -33,6 +34,9 @@ class NotificationsSettings(ChassisSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: str = Field(
         "none", pattern="^(none|starttls|tls)$", description="none, starttls or tls (implicit)."
+    )
+    smtp_ca_file: Path | None = Field(
+        None, description="CA certificates to trust for the server's TLS (default: the system's)."
     )
     smtp_timeout_s: float = Field(15.0, gt=0)
     mail_from: str = Field("DOST <no-reply@dost.gov.az>", description="The From of e-mails.")

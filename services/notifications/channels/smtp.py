@@ -39,6 +39,7 @@ class SmtpMailer:
         username: str | None = None,
         password: str | None = None,
         tls: str = "none",
+        ca_file: str | None = None,
         timeout: float = 15.0,
     ) -> None:
         self.host = host
@@ -48,6 +49,7 @@ class SmtpMailer:
         self.username = username
         self.password = password
         self.tls = tls
+        self.ca_file = ca_file
         self.timeout = timeout
 
     async def open(self) -> None:
@@ -81,6 +83,7 @@ class SmtpMailer:
                 password=self.password,
                 use_tls=self.tls == "tls",
                 start_tls=self.tls == "starttls",
+                cert_bundle=self.ca_file,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:

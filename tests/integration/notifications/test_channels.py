@@ -3,11 +3,22 @@ answers are sent, worth another try, or refused for good."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from deploy.local.mail_server import MailSink
 from deploy.local.processes import free_port
 from services.notifications.channels import OutgoingMessage
 from services.notifications.channels.sms_gateway import SmsGateway
@@ -99,3 +110,86 @@ async def test_the_mailer_tells_sent_retry_and_refused_and_repeats_are_delivered
     down = await closed.send(message("aysel@example.az"))
     assert isinstance(down, Failed)
     assert not down.permanent
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path, key_path = directory / "server.pem", directory / "server.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_path, key_path
+
+
+async def test_the_mailer_uses_starttls_and_authenticates_when_set(tmp_path: Path) -> None:
+    certificate, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+
+    def authenticator(*arguments: Any) -> AuthResult:
+        login = arguments[4]
+        accepted = login.login == b"dost" and login.password == b"s3cret"
+        return AuthResult(success=accepted)
+
+    sink = MailSink(tmp_path / "email.jsonl")
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    try:
+
+        def mailer(**overrides: Any) -> SmtpMailer:
+            settings: dict[str, Any] = {
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "sender": "no-reply@dost.test",
+                "message_id_domain": "dost.test",
+                "username": "dost",
+                "password": "s3cret",
+                "tls": "starttls",
+                "ca_file": str(certificate),
+                "timeout": 5,
+            }
+            return SmtpMailer(**{**settings, **overrides})
+
+        assert isinstance(await mailer().send(message("tls@example.az")), Delivered)
+        assert len(sink.messages()) == 1
+        for wrong in ({"password": "rotated"}, {"tls": "none"}):  # our setup: retried
+            outcome = await mailer(**wrong).send(message("tls@example.az"))
+            assert isinstance(outcome, Failed), wrong
+            assert not outcome.permanent, (wrong, outcome)
+        untrusted = await mailer(ca_file=None).send(message("tls@example.az"))
+        assert isinstance(untrusted, Failed)
+        assert not untrusted.permanent
+        assert len(sink.messages()) == 1
+    finally:
+        controller.stop()
