@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dost up --demo
+	$(BIN)/dost demo --citizens 200
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,18 @@ from chassis.settings import ChassisSettings
 def _up(arguments: argparse.Namespace) -> int:
     from deploy.local.stack import run_stack
 
-    return run_stack(ChassisSettings().state_dir, demo=arguments.demo)
+    return run_stack(ChassisSettings().state_dir)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from deploy.local.stack import run_stack
+
+    return run_stack(
+        ChassisSettings().state_dir,
+        citizens=arguments.citizens,
+        keep=arguments.keep,
+        seed=arguments.seed,
+    )
 
 
 def _token(arguments: argparse.Namespace) -> int:
@@ -146,8 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the whole local stack in the foreground")
-    up.add_argument("--demo", action="store_true", help="run the demo once ready, then stop")
     up.set_defaults(run=_up)
+
+    demo = commands.add_parser(
+        "demo", help="start the stack, drive a day of citizens through it, check the invariants"
+    )
+    demo.add_argument("--citizens", type=int, default=200, help="how many apply (default 200)")
+    demo.add_argument("--seed", type=int, default=2026, help="the population's random seed")
+    demo.add_argument(
+        "--keep", action="store_true", help="leave the stack running afterwards, to explore"
+    )
+    demo.set_defaults(run=_demo)
 
     token = commands.add_parser("token", help="print a development bearer token")
     token.add_argument(

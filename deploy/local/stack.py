@@ -263,9 +263,17 @@ class LocalStack:
             raise StackError(f"port {port} for {what} is already in use on 127.0.0.1")
 
 
-def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print) -> int:
-    """Run the stack in the foreground until SIGINT/SIGTERM (or, with `demo`, until the
-    demo has run). Returns the process exit code."""
+def run_stack(
+    state_dir: Path,
+    *,
+    citizens: int | None = None,
+    keep: bool = False,
+    seed: int = 2026,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Run the stack in the foreground until SIGINT/SIGTERM. With `citizens`, run the
+    journey once ready (see :mod:`deploy.journey`) and stop with its verdict, unless
+    `keep`. Returns the process exit code."""
     stop_requested = False
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -298,22 +306,11 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
             say(f"{service.name:<13} {service.url}  (docs {service.url}/docs)")
         stack.wait_until_ready()
         say("ready")
-        if demo:
-            from deploy.demo import run_demo
-
-            urls = {service.name: service.url for service in stack.services}
-            try:
-                run_demo(
-                    stack.state_dir,
-                    urls["intake"],
-                    urls["eligibility"],
-                    urls["notifications"],
-                    say,
-                )
-            except (httpx.HTTPError, TimeoutError) as error:
-                say(f"demo failed: {error}")
-                return 1
-            return 0
+        if citizens is not None:
+            verdict = _journey(stack, environment, citizens, seed)
+            if not keep:
+                return verdict
+            _where_to_look(stack, say)
         while not stop_requested:
             if (name := stack.exited_service()) is not None:
                 say(f"service {name} exited; stopping the stack")
@@ -334,6 +331,31 @@ def run_stack(state_dir: Path, *, demo: bool, say: Callable[[str], None] = print
         say("stopped")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _journey(stack: LocalStack, environment: dict[str, str], citizens: int, seed: int) -> int:
+    from deploy.journey.drive import Stack
+    from deploy.journey.run import run_journey
+
+    urls = {service.name: service.url for service in stack.services}
+    settings = ChassisSettings(**environment)  # type: ignore[arg-type]
+    return run_journey(
+        Stack(
+            urls["intake"], urls["eligibility"], urls["payments"], urls["notifications"], settings
+        ),
+        citizens,
+        seed=seed,
+    )
+
+
+def _where_to_look(stack: LocalStack, say: Callable[[str], None]) -> None:
+    say("the stack keeps running (Ctrl-C stops it). Where to look:")
+    for service in stack.services:
+        say(f"  {service.name:<13} {service.url}/docs")
+    say(f"  messages      {stack.state_dir / 'messages'}/{{sms,email}}.jsonl")
+    say(f"  bank files    {stack.state_dir / 'bank'}")
+    say(f"  traces, logs  {stack.state_dir / 'traces'}, {stack.state_dir / 'logs'}")
+    say("  a token       .venv/bin/dost token --role auditor")
 
 
 def _redacted_dsn(dsn: str) -> str:

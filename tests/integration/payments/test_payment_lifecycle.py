@@ -26,8 +26,8 @@ from chassis.settings import ChassisSettings
 from contracts.application import agency_today
 from contracts.periods import Month
 from contracts.topics import ELIGIBILITY_EVENTS
+from deploy.journey.bank import debit_notification
 from services.payments.iso20022.xsd import PAIN_001, schema
-from tests.bank_files import debit_notification
 from tests.integration.applications import application
 from tests.integration.lifecycle.helpers import (
     case_status,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
+from deploy.journey.bank import debit_notification
 from services.payments.iso20022.camt054 import (
     InvalidStatement,
     Return,
@@ -18,7 +19,6 @@ from services.payments.iso20022.camt054 import (
 )
 from services.payments.iso20022.pain001 import CreditTransfer, Debtor, FileHeader, Pain001File
 from services.payments.iso20022.xsd import CAMT_054, schema
-from tests.bank_files import debit_notification
 
 BAKU = ZoneInfo("Asia/Baku")
 ACCOUNT = "AZ05NABZ00000000137010000001"

@@ -1,4 +1,5 @@
-"""Playing the bank in tests: the camt.054.001.06 notification a bank sends after a pain.001.
+"""Playing the bank (in the demo and the tests): the camt.054.001.06 notification a bank
+sends after a pain.001.
 
 The document is built the way banks report a payment file (see the camt054 module): the
 settled transfers as one booked debit entry with one `TxDtls` per transfer (batch booking)
