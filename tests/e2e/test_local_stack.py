@@ -143,3 +143,32 @@ def test_dost_demo_drives_citizens_through_every_service_and_every_invariant_hol
     emails = (tmp_path / "state" / "messages" / "email.jsonl").read_text().splitlines()
     assert any("təsdiq edildi" in json.loads(line)["text"] for line in emails)
     assert (tmp_path / "state" / "bank" / "camt054-demo.xml").exists()
+    # One trace per case across the four services: the clerk's request, eligibility's
+    # decision, payments' entitlement and the citizen's messages, sending included.
+    traces = _traces_by_case(tmp_path / "state" / "traces")
+    whole = [
+        case_id
+        for case_id, by_trace in traces.items()
+        if any(
+            {service for service, _ in spans} == set(SERVICES)
+            and any(name.startswith("send ") for _, name in spans)
+            for spans in by_trace.values()
+        )
+    ]
+    assert len(whole) >= 10, f"{len(whole)} of {len(traces)} cases"
+
+
+def _traces_by_case(directory: Path) -> dict[str, dict[str, set[tuple[str, str]]]]:
+    """case id -> trace id -> (service, span name) of the spans that name the case."""
+    found: dict[str, dict[str, set[tuple[str, str]]]] = {}
+    for path in directory.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            span = json.loads(line)
+            case_id = span["attributes"].get("dost.case_id")
+            if case_id:
+                service = span["resource"]["attributes"]["service.name"].removeprefix("dost-")
+                trace_id = span["context"]["trace_id"]
+                found.setdefault(case_id, {}).setdefault(trace_id, set()).add(
+                    (service, span["name"])
+                )
+    return found

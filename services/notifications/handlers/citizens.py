@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chassis.database import Connection
+from chassis.telemetry import current_traceparent
 from chassis.unit_of_work import UnitOfWork
 from contracts import CloudEvent
 from contracts.civil_registry import PersonDied
@@ -266,8 +267,8 @@ async def record(
         state, reason = state_of(notice, standing)
     kept = await work.connection.fetchval(
         f"INSERT INTO {work.schema}.notices (event_id, case_id, kind, facts, state,"
-        " state_reason, occurred_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING state",
+        " state_reason, occurred_at, traceparent) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7,"
+        " $8) ON CONFLICT (event_id) DO NOTHING RETURNING state",
         notice.event_id,
         notice.case_id,
         notice.kind.value,
@@ -275,6 +276,7 @@ async def record(
         state.value,
         reason,
         occurred_at,
+        current_traceparent(),  # the consumer's span, within the event's trace
     )
     if kept is None:  # the same event again (another source id, say): as it was kept
         kept = await work.connection.fetchval(
@@ -323,7 +325,7 @@ async def plan(work: UnitOfWork, planning: Planning, case_id: str) -> None:
     if contact is None or contact["dead"]:
         return
     notices = await connection.fetch(
-        f"SELECT event_id, kind, facts, occurred_at FROM {schema}.notices"
+        f"SELECT event_id, kind, facts, occurred_at, traceparent FROM {schema}.notices"
         " WHERE case_id = $1 AND state = 'open' AND NOT planned ORDER BY occurred_at, event_id",
         case_id,
     )
@@ -349,8 +351,8 @@ async def plan(work: UnitOfWork, planning: Planning, case_id: str) -> None:
             await connection.execute(
                 f"INSERT INTO {schema}.deliveries (notification_id, event_id, case_id,"
                 " national_id, kind, channel, language, recipient, recipient_masked, subject,"
-                " body, html, not_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-                " $12, $13) ON CONFLICT DO NOTHING",
+                " body, html, not_before, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                " $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
                 f"{row['event_id']}:{channel}",
                 row["event_id"],
                 case_id,
@@ -364,6 +366,7 @@ async def plan(work: UnitOfWork, planning: Planning, case_id: str) -> None:
                 message.sms if channel == "sms" else message.text,
                 None if channel == "sms" else message.html,
                 not_before,
+                row["traceparent"],
             )
         await connection.execute(
             f"UPDATE {schema}.notices SET planned = true WHERE event_id = $1", row["event_id"]

@@ -25,7 +25,7 @@ from aiolimiter import AsyncLimiter
 from opentelemetry.trace import SpanKind
 
 from chassis.database import Database
-from chassis.telemetry import meter, tracer
+from chassis.telemetry import context_from_traceparent, meter, tracer
 from chassis.unit_of_work import unit_of_work
 from contracts import CloudEvent, new_cloud_event
 from contracts.notifications import NotificationFailed, NotificationSent
@@ -60,6 +60,7 @@ class Claimed:
     body: str
     html: str | None
     attempts: int
+    traceparent: str | None = None
 
 
 def limiter(per_second: float) -> AsyncLimiter:
@@ -168,6 +169,7 @@ class Dispatcher:
                 body=r["body"],
                 html=r["html"],
                 attempts=r["attempts"] + 1,
+                traceparent=r["traceparent"],
             )
             for r in rows
         ]
@@ -188,6 +190,7 @@ class Dispatcher:
         channel = self.channels[message.channel]
         with tracer("dost.notifications").start_as_current_span(
             f"send {message.channel}",
+            context=context_from_traceparent(message.traceparent),  # the case's trace
             kind=SpanKind.CLIENT,
             attributes={  # never the recipient
                 "dost.notification_id": message.notification_id,

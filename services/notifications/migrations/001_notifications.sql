@@ -36,7 +36,8 @@ CREATE TABLE {schema}.notices (
     state text NOT NULL CHECK (state IN ('open', 'held', 'dropped')),
     state_reason text,
     planned boolean NOT NULL DEFAULT false,
-    occurred_at timestamptz NOT NULL
+    occurred_at timestamptz NOT NULL,
+    traceparent text  -- the trace of the case's event: its messages are sent within it
 );
 CREATE INDEX notices_by_case ON {schema}.notices (case_id);
 
@@ -66,6 +67,7 @@ CREATE TABLE {schema}.deliveries (
     claimed_until timestamptz,
     last_error text,
     provider_message_id text,
+    traceparent text,
     created_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
     UNIQUE (event_id, channel)
