@@ -107,6 +107,26 @@ def _rebuild(arguments: argparse.Namespace) -> int:
     )
 
 
+def _case_show(arguments: argparse.Namespace) -> int:
+    from deploy.inspection import show_case
+    from services.intake.settings import IntakeSettings
+
+    schema = arguments.schema or IntakeSettings().schema_name
+    return asyncio.run(show_case(ChassisSettings(), arguments.case_id, schema, arguments.json))
+
+
+def _consumers_lag(arguments: argparse.Namespace) -> int:
+    from deploy.inspection import print_consumer_lag
+
+    return asyncio.run(print_consumer_lag(ChassisSettings(), arguments.json))
+
+
+def _projections_status(arguments: argparse.Namespace) -> int:
+    from deploy.inspection import print_projections_status
+
+    return asyncio.run(print_projections_status(ChassisSettings(), arguments.json))
+
+
 def _payments_run(arguments: argparse.Namespace) -> int:
     from deploy.operations import start_payment_run
 
@@ -218,6 +238,37 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--schema", help="the service's schema (default: its name)")
     rebuild.add_argument("--no-wait", action="store_true", help="submit and return")
     rebuild.set_defaults(run=_rebuild)
+
+    case = commands.add_parser("case", help="one case, from every context")
+    case_commands = case.add_subparsers(dest="case_command", required=True)
+    showing = case_commands.add_parser(
+        "show", help="the case's whole timeline: who did what and why, and its decision's rules"
+    )
+    showing.add_argument("case_id")
+    showing.add_argument("--schema", help="intake's schema (default: INTAKE_SCHEMA_NAME)")
+    showing.add_argument("--json", action="store_true", help="JSON for scripts")
+    showing.set_defaults(run=_case_show)
+
+    consumers = commands.add_parser("consumers", help="the platform's consumer groups")
+    consumers_commands = consumers.add_subparsers(dest="consumers_command", required=True)
+    lag = consumers_commands.add_parser("lag", help="how far each group is behind, per partition")
+    lag.add_argument("--json", action="store_true", help="JSON for scripts")
+    lag.set_defaults(run=_consumers_lag)
+
+    projections = commands.add_parser("projections", help="read models: status and rebuilds")
+    projections_commands = projections.add_subparsers(dest="projections_command", required=True)
+    projections_status = projections_commands.add_parser(
+        "status", help="the latest rebuild of each read model, and projection checkpoints"
+    )
+    projections_status.add_argument("--json", action="store_true", help="JSON for scripts")
+    projections_status.set_defaults(run=_projections_status)
+    projections_rebuild = projections_commands.add_parser(
+        "rebuild", help="rebuild a read model while the service runs, with progress"
+    )
+    projections_rebuild.add_argument("read_models", choices=sorted(REBUILDS))
+    projections_rebuild.add_argument("--schema", help="the service's schema")
+    projections_rebuild.add_argument("--no-wait", action="store_true", help="submit and return")
+    projections_rebuild.set_defaults(run=_rebuild)
 
     payments = commands.add_parser("payments", help="payment runs and bank statements")
     payments_commands = payments.add_subparsers(dest="payments_command", required=True)
