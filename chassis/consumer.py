@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,14 @@ UNPROCESSABLE = "unprocessable"
 _processed = meter("dost.chassis.consumer").create_counter(
     "dost_consumed_messages",
     description="Messages a subscription handled, skipped or dead-lettered",
+)
+_handling = meter("dost.chassis.consumer").create_histogram(
+    "dost_event_handling_seconds",
+    unit="s",
+    description="Time a handler took for one event (its savepoint included), by event type",
+)
+_handled = meter("dost.chassis.consumer").create_counter(
+    "dost_events_handled", description="Events a subscription's handlers applied, by type"
 )
 
 
@@ -284,6 +293,7 @@ class EventConsumer:
                     "dost.attempt": attempt,
                 },
             ) as span:
+                started = time.perf_counter()
                 try:
                     async with work.savepoint() as mark:
                         await handler(work, event)
@@ -313,6 +323,9 @@ class EventConsumer:
                         type(error).__name__,
                     )
                     continue
+                labels = {"subscription": self.subscription, "type": event.type}
+                _handling.record(time.perf_counter() - started, labels)
+                _handled.add(1, labels)
                 self._count("handled")
                 return None
         return "handler_failed", failure

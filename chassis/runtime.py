@@ -18,6 +18,7 @@ from opentelemetry.metrics import Observation
 
 from chassis import dead_letters, redrive
 from chassis.consumer import EventConsumer, subscribe
+from chassis.consumer_lag import consumer_lag
 from chassis.database import Database, migrate, ping
 from chassis.jobs import JobKind, JobRunner
 from chassis.projections import Projection, ProjectionRunner
@@ -31,6 +32,9 @@ from contracts.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 _open_dead_letters: dict[str, int] = {}
+_outbox_backlog: dict[str, int] = {}
+_consumer_lag: dict[tuple[str, str, int], int] = {}
+_jobs_progress: dict[tuple[str, str, str], tuple[int, int | None]] = {}  # schema, kind, name
 
 
 def _observe_open_dead_letters(_options: object) -> list[Observation]:
@@ -40,10 +44,57 @@ def _observe_open_dead_letters(_options: object) -> list[Observation]:
     ]
 
 
-meter("dost.chassis.dead_letters").create_observable_gauge(
+def _observe_outbox_backlog(_options: object) -> list[Observation]:
+    return [Observation(count, {"schema": schema}) for schema, count in _outbox_backlog.items()]
+
+
+def _observe_consumer_lag(_options: object) -> list[Observation]:
+    return [
+        Observation(lag, {"subscription": group, "topic": topic, "partition": str(partition)})
+        for (group, topic, partition), lag in _consumer_lag.items()
+    ]
+
+
+def _observe_job_done(_options: object) -> list[Observation]:
+    return [
+        Observation(done, {"kind": kind, "job": name})
+        for (_schema, kind, name), (done, _total) in _jobs_progress.items()
+    ]
+
+
+def _observe_job_total(_options: object) -> list[Observation]:
+    return [
+        Observation(total, {"kind": kind, "job": name})
+        for (_schema, kind, name), (_done, total) in _jobs_progress.items()
+        if total is not None
+    ]
+
+
+_meter = meter("dost.chassis.runtime")
+_meter.create_observable_gauge(
     "dost_dead_letters_open",
     callbacks=[_observe_open_dead_letters],
     description="Dead letters not yet redriven or discarded, per subscription",
+)
+_meter.create_observable_gauge(
+    "dost_outbox_backlog",
+    callbacks=[_observe_outbox_backlog],
+    description="Outbox messages not yet acknowledged by the broker, per schema",
+)
+_meter.create_observable_gauge(
+    "dost_consumer_lag",
+    callbacks=[_observe_consumer_lag],
+    description="Records of a partition a subscription has not yet committed",
+)
+_meter.create_observable_gauge(
+    "dost_job_done",
+    callbacks=[_observe_job_done],
+    description="Work a running job (a payment run, a rebuild) has done",
+)
+_meter.create_observable_gauge(
+    "dost_job_total",
+    callbacks=[_observe_job_total],
+    description="Work a running job has in all, when known",
 )
 
 
@@ -158,7 +209,7 @@ class ServiceRuntime:
             for name, loop in self._alongside.items()
         ]
         self._tasks.append(
-            asyncio.create_task(self._count_dead_letters(self._stop), name=f"{self.name}-dlq")
+            asyncio.create_task(self._observe_backlogs(self._stop), name=f"{self.name}-gauges")
         )
         # Consume at once when the topics are right; otherwise keep checking in the
         # background (not ready meanwhile) until an operator has created them.
@@ -190,17 +241,49 @@ class ServiceRuntime:
         await self.database.close()
         shutdown_telemetry()
 
-    async def _count_dead_letters(self, stop: asyncio.Event, interval: float = 10.0) -> None:
-        """Keep the open-dead-letters gauge current (read when /metrics is scraped)."""
+    async def _observe_backlogs(self, stop: asyncio.Event, lag_every: int = 3) -> None:
+        """Keep the gauges read when /metrics is scraped current: open dead letters, the
+        outbox backlog and running jobs' progress every `METRICS_REFRESH_SECONDS`, consumer
+        lag (which asks the broker) every `lag_every` refreshes."""
+        interval = self.settings.metrics_refresh_s
+        rounds_since_lag: int | None = None
         while not stop.is_set():
             try:
-                counts = await dead_letters.open_counts(self.database.pool, self.schema)
-                for subscription in self.consumers:
-                    _open_dead_letters[subscription] = counts.get(subscription, 0)
-            except Exception:  # the database is away; the gauge keeps its last value
-                log.debug("could not count dead letters of %s", self.schema)
+                await self._observe_database()
+            except Exception:  # the database is away; the gauges keep their last values
+                log.debug("could not read the backlogs of %s", self.schema)
+            if self._consuming and (rounds_since_lag is None or rounds_since_lag >= lag_every):
+                rounds_since_lag = 0
+                try:
+                    await self._observe_lag()
+                except Exception:  # the broker is away; the gauge keeps its last values
+                    log.debug("could not read the consumer lag of %s", self.schema)
+            elif rounds_since_lag is not None:
+                rounds_since_lag += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _observe_database(self) -> None:
+        counts = await dead_letters.open_counts(self.database.pool, self.schema)
+        for subscription in self.consumers:
+            _open_dead_letters[subscription] = counts.get(subscription, 0)
+        _outbox_backlog[self.schema] = await self.database.pool.fetchval(
+            f"SELECT count(*) FROM {self.schema}.outbox"
+        )
+        running = await self.database.pool.fetch(
+            f"SELECT kind, name, done, total FROM {self.schema}.jobs WHERE status = 'running'"
+        )
+        for key in [key for key in _jobs_progress if key[0] == self.schema]:
+            del _jobs_progress[key]  # a finished job leaves the gauge
+        for job in running:
+            _jobs_progress[(self.schema, job["kind"], job["name"])] = (job["done"], job["total"])
+
+    async def _observe_lag(self) -> None:
+        topics = [topic for topic in self.topics if not topic.endswith(".dlq")]
+        for lag in await consumer_lag(
+            self.settings.kafka_bootstrap_servers, list(self.consumers), topics
+        ):
+            _consumer_lag[(lag.group, lag.topic, lag.partition)] = lag.lag
 
     async def _start_consuming_when_topics_are_right(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -76,6 +76,12 @@ class ChassisSettings(BaseSettings):
     auth_roles_claim: str = Field("roles", alias="AUTH_ROLES_CLAIM")
     relay_batch_size: int = Field(500, alias="OUTBOX_RELAY_BATCH_SIZE", ge=1)
     relay_poll_interval_s: float = Field(1.0, alias="OUTBOX_RELAY_POLL_INTERVAL", gt=0)
+    metrics_refresh_s: float = Field(
+        10.0,
+        alias="METRICS_REFRESH_SECONDS",
+        gt=0,
+        description="How often the backlog gauges are read (consumer lag: every third time).",
+    )
     http_max_body_bytes: int = Field(
         262_144,
         alias="HTTP_MAX_BODY_BYTES",

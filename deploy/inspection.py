@@ -11,10 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from chassis.consumer_lag import consumer_lag
 from chassis.database import checked_schema, connect
 from chassis.settings import ChassisSettings
 from contracts.topics import ALL_TOPICS
-from deploy.consumer_lag import consumer_lag
 
 # Who acted, in each kind of event: the first of these fields it carries.
 _ACTORS = ("submitted_by", "withdrawn_by", "decided_by", "reviewed_by", "requested_by")

@@ -26,6 +26,7 @@ def settings(infrastructure: Infrastructure) -> ChassisSettings:
         KAFKA_SESSION_TIMEOUT_MS=2000,
         KAFKA_HEARTBEAT_INTERVAL_MS=500,
         OUTBOX_RELAY_POLL_INTERVAL=0.2,
+        METRICS_REFRESH_SECONDS=1,
     )
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from chassis.consumer_lag import consumer_lag
 from contracts.topics import ALL_TOPICS
-from deploy.consumer_lag import consumer_lag
 from services.eligibility.settings import EligibilitySettings
 from services.intake.settings import IntakeSettings
 from services.notifications.settings import NotificationsSettings
