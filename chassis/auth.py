@@ -9,6 +9,7 @@ Missing, malformed, expired or wrongly signed tokens get 401; a wrong role gets 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import tempfile
 import time
@@ -22,7 +23,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPBearer
 
 LOCAL_ISSUER = "dost-local"
 LOCAL_AUDIENCE = "dost"
@@ -179,7 +181,7 @@ def require_roles(*roles: Role) -> Callable[[Request], Principal]:
     A plain function, so FastAPI runs it in its thread pool (JWKS fetches are blocking)."""
     allowed = frozenset(roles)
 
-    def authorize(request: Request) -> Principal:
+    def authorize(request: Request, _declared: object = None) -> Principal:
         verifier: TokenVerifier = request.app.state.token_verifier
         try:
             principal = verifier.verify(_bearer_token(request))
@@ -192,4 +194,29 @@ def require_roles(*roles: Role) -> Callable[[Request], Principal]:
             )
         return principal
 
+    # Declared through FastAPI's own security scheme, so the OpenAPI document names the
+    # bearer scheme and the roles (OpenAPI 3.1 lets a non-OAuth requirement list roles).
+    # The token itself is read and checked above, with our errors.
+    authorize.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            ),
+            inspect.Parameter(
+                "_declared",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=Security(BEARER_SCHEME, scopes=sorted(role.value for role in allowed)),
+            ),
+        ],
+        return_annotation=Principal,
+    )
     return authorize
+
+
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    auto_error=False,
+    description="An OIDC access token (JWKS in production; `dost token` locally) whose roles"
+    " claim holds one of the roles the route lists.",
+)

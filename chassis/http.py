@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth import Principal, Role, TokenVerifier, local_verifier, require_roles
+from chassis.openapi import describe_truthfully
 from chassis.runtime import ServiceRuntime
 from chassis.settings import ChassisSettings
 from chassis.telemetry import context_from_traceparent, meter, tracer
@@ -264,7 +265,18 @@ def create_service_app(
             status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
@@ -301,6 +313,7 @@ def create_service_app(
 
     for router in (*routers, jobs_router):
         app.include_router(router)
+    describe_truthfully(app)
     return app
 
 

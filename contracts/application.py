@@ -121,7 +121,12 @@ FACTS_BY_BENEFIT: dict[Benefit, type[_Strict]] = {
 
 
 class ApplicationBody(_Strict):
-    """An application for one benefit, as a clerk, the portal or another system sends it."""
+    """An application for one benefit, as a clerk, the portal or another system sends it.
+
+    Rules across fields (each broken one is reported with the field it concerns):
+    `facts` must be those of `benefit` (unknown facts are an error); a monthly benefit needs
+    `applicant.bank_account` (an IBAN passing the mod-97 check); the applicant needs at
+    least one of `phone` and `email`. Dates are taken in Asia/Baku."""
 
     benefit: Benefit = Field(description="The benefit applied for.")
     center_id: str = Field(
