@@ -42,7 +42,13 @@ from chassis.eventstore import ConcurrencyError
 from chassis.settings import ChassisSettings
 from chassis.telemetry import context_from_traceparent, meter, redact, tracer
 from chassis.unit_of_work import UnitOfWork, unit_of_work
-from contracts import CloudEvent, ContractError, InvalidEventData
+from contracts import (
+    CloudEvent,
+    ContractError,
+    EventData,
+    InvalidEventData,
+    registered_types,
+)
 from contracts.kafka_binding import decode_record
 
 log = logging.getLogger(__name__)
@@ -418,6 +424,14 @@ class EventConsumer:
 
     def _backoff(self, failures: int, base: float | None = None) -> float:
         return float(min((base or self.retry_backoff) * 2 ** (failures - 1), self.max_backoff))
+
+    def handled_models(self) -> list[type[EventData]]:
+        """The contracts this subscription applies: those it has a handler for, or every
+        registered one when a fallback handler takes the rest."""
+        known = registered_types()
+        if self.fallback_handler is not None:
+            return sorted(known.values(), key=lambda model: model.event_type)
+        return [known[name] for name in sorted(self.handlers) if name in known]
 
     def _count(self, outcome: str) -> None:
         _processed.add(1, {"subscription": self.subscription, "outcome": outcome})

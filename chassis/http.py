@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from faststream.specification import AsyncAPI
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -21,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis.asyncapi import asyncapi_document
 from chassis.auth import Principal, Role, TokenVerifier, local_verifier, require_roles
 from chassis.openapi import describe_truthfully
 from chassis.runtime import ServiceRuntime
@@ -281,11 +281,8 @@ def create_service_app(
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi", tags=["operations"], summary="AsyncAPI document of the Kafka side")
-    async def asyncapi() -> Response:
-        document = AsyncAPI(
-            runtime.broker, title=f"{title} events", version="1.0.0", description=description
-        )
-        return Response(document.to_specification().to_json(), media_type="application/json")
+    async def asyncapi() -> dict[str, Any]:
+        return service_asyncapi(runtime, title=title, description=description)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -315,6 +312,16 @@ def create_service_app(
         app.include_router(router)
     describe_truthfully(app)
     return app
+
+
+def service_asyncapi(runtime: ServiceRuntime, *, title: str, description: str) -> dict[str, Any]:
+    """The service's AsyncAPI document (served at /asyncapi, committed under docs/asyncapi)."""
+    return asyncapi_document(
+        title=f"{title} events",
+        description=description,
+        subscriptions=runtime.subscriptions,
+        publishes=runtime.published,
+    )
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.metrics import Observation
 
 from chassis import dead_letters, redrive
+from chassis.asyncapi import Subscription
 from chassis.consumer import EventConsumer, subscribe
 from chassis.consumer_lag import consumer_lag
 from chassis.database import Database, migrate, ping
@@ -136,6 +137,8 @@ class ServiceRuntime:
         self.relay = relay_for(settings, self.schema)
         self.projections = [ProjectionRunner(self.database, self.schema, p) for p in projections]
         self.consumers: dict[str, EventConsumer] = {}
+        self.subscriptions: list[Subscription] = []  # for the AsyncAPI document
+        self.published: list[type[EventData]] = []
         self.jobs = JobRunner(
             self.database,
             self.schema,
@@ -153,6 +156,9 @@ class ServiceRuntime:
         names = [topics] if isinstance(topics, str) else list(topics)
         subscribe(self.broker, consumer, names, self.settings, description=description)
         self.consumers[consumer.subscription] = consumer
+        self.subscriptions.append(
+            Subscription(consumer.subscription, names, consumer.handled_models(), description)
+        )
         self.topics.update(names)
         self.topics.update(dead_letter_topic(name) for name in names)
 
@@ -172,6 +178,7 @@ class ServiceRuntime:
         """List the events this service publishes in its AsyncAPI document. (They are
         published through the outbox, never through these FastStream publishers.)"""
         self.topics.update(model.topic for model in models)
+        self.published += models
         for model in models:
             self.broker.publisher(
                 model.topic,

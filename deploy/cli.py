@@ -160,8 +160,9 @@ def _import_statement(arguments: argparse.Namespace) -> int:
 
 def _export_contracts(_arguments: argparse.Namespace) -> int:
     from contracts.compatibility import export
+    from deploy.asyncapi_docs import export as export_asyncapi
 
-    for path in export():
+    for path in [*export(), *export_asyncapi()]:
         print(path)
     return 0
 
@@ -287,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     contracts = commands.add_parser("contracts", help="event contracts")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
-    export = contracts_commands.add_parser("export", help="write contracts/schemas/*.json")
+    export = contracts_commands.add_parser(
+        "export", help="write contracts/schemas/*.json and docs/asyncapi/*.json"
+    )
     export.set_defaults(run=_export_contracts)
     eligibility = commands.add_parser("eligibility", help="eligibility tools")
     eligibility_commands = eligibility.add_subparsers(dest="eligibility_command", required=True)

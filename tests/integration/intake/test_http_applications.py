@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -393,8 +395,19 @@ async def test_asyncapi_documents_the_events_intake_publishes_and_the_command_it
     async with httpx.AsyncClient(base_url=intake_url) as anonymous:
         document = (await anonymous.get("/asyncapi")).json()
     channels = document["channels"]
+    events = channels["dost.intake.events.v1"]
+    assert events["address"] == "dost.intake.events.v1"
     for published in ("ApplicationSubmitted", "ApplicationWithdrawn", "SubmissionRejected"):
-        channel = channels[f"dost.intake.{published}.v1"]
-        assert channel["address"] == "dost.intake.events.v1"
-    assert any(c["address"] == "dost.intake.commands.v1" for c in channels.values())
+        assert f"dost.intake.{published}.v1" in events["messages"]
+    commands = channels["dost.intake.commands.v1"]
+    assert "dost.intake.SubmitApplication.v1" in commands["messages"]
+    assert "dost.intake.commands.v1.dlq" in channels
     assert "ApplicationBody" in document["components"]["schemas"]
+    # What is served is what is committed for outside systems to read.
+    committed = json.loads(
+        (Path(__file__).parents[3] / "docs" / "asyncapi" / "intake.json").read_text()
+    )
+    def messages(channels: dict[str, Any]) -> dict[str, list[str]]:
+        return {topic: sorted(channel["messages"]) for topic, channel in channels.items()}
+
+    assert messages(document["channels"]) == messages(committed["channels"])
