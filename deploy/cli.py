@@ -53,7 +53,7 @@ def _topics(_arguments: argparse.Namespace) -> int:
 def _outbox_status(arguments: argparse.Namespace) -> int:
     from deploy.operations import print_outbox_status
 
-    return asyncio.run(print_outbox_status(ChassisSettings(), arguments.schema))
+    return asyncio.run(print_outbox_status(ChassisSettings(), arguments.schema, arguments.json))
 
 
 def _outbox_retry(arguments: argparse.Namespace) -> int:
@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="queued and parked messages per service schema, with their errors"
     )
     status.add_argument("--schema", help="one service schema (default: every one)")
+    status.add_argument("--json", action="store_true", help="JSON for scripts")
     status.set_defaults(run=_outbox_status)
     retry = outbox_commands.add_parser("retry", help="send parked messages again now")
     retry.add_argument("--schema", required=True, help="the service schema, e.g. intake")

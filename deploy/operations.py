@@ -5,6 +5,7 @@ services carry out, and follow them."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 from chassis import dead_letters, jobs, outbox, redrive
@@ -24,7 +25,9 @@ async def _schemas_with_an_outbox(dsn: str) -> list[str]:
     return [row["table_schema"] for row in rows]
 
 
-async def print_outbox_status(settings: ChassisSettings, schema: str | None) -> int:
+async def print_outbox_status(
+    settings: ChassisSettings, schema: str | None, as_json: bool = False
+) -> int:
     """Print, per schema, how many messages wait and since when, and each parked one."""
     schemas = (
         [checked_schema(schema)] if schema else await _schemas_with_an_outbox(settings.database_url)
@@ -32,6 +35,20 @@ async def print_outbox_status(settings: ChassisSettings, schema: str | None) -> 
     connection = await connect(settings.database_url)
     try:
         now = datetime.now(UTC)
+        if as_json:
+            report = []
+            for name in schemas:
+                state = await outbox.status(connection, name)
+                report.append(
+                    {
+                        "schema": name,
+                        "queued": state.queued,
+                        "oldest": state.oldest,
+                        "parked": [vars(parked) for parked in state.parked],
+                    }
+                )
+            print(json.dumps(report, indent=2, default=str))
+            return 0
         for name in schemas:
             state = await outbox.status(connection, name)
             waiting = f"oldest {(now - state.oldest).total_seconds():.0f}s" if state.oldest else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,12 @@ async def test_status_shows_parked_messages_with_their_error_and_retry_makes_the
     assert "parked      1" in shown.stdout
     assert f"parked #{positions[0]} dost.intake.events.v1 key=case-1 attempts=1" in shown.stdout
     assert "MessageSizeTooLargeError: 2 MB" in shown.stdout
+    (scripted,) = json.loads(
+        dost(settings, "outbox", "status", "--schema", schema, "--json").stdout
+    )
+    assert (scripted["schema"], scripted["queued"]) == (schema, 2)
+    (parked,) = scripted["parked"]
+    assert (parked["position"], parked["key"]) == (positions[0], "case-1")
 
     retried = dost(settings, "outbox", "retry", "--schema", schema)
     assert retried.returncode == 0, retried.stderr

@@ -407,6 +407,7 @@ async def test_asyncapi_documents_the_events_intake_publishes_and_the_command_it
     committed = json.loads(
         (Path(__file__).parents[3] / "docs" / "asyncapi" / "intake.json").read_text()
     )
+
     def messages(channels: dict[str, Any]) -> dict[str, list[str]]:
         return {topic: sorted(channel["messages"]) for topic, channel in channels.items()}
 
