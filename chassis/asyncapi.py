@@ -25,10 +25,12 @@ from contracts.topics import dead_letter_topic
 KAFKA_BINDING = "0.5.0"
 KEY_DESCRIPTION = (
     "The case id (the CloudEvent `subject`), so that one case's events keep their order on"
-    " one partition; bank reports are keyed by instruction id, registry events may have none."
+    " one partition. An event about no case (`SubmissionRejected`) is keyed by its own id;"
+    " bank reports by instruction id; registry events may have no key."
 )
 DEAD_LETTER_REASONS = (
     "not_a_cloudevent",
+    "rejection_failed",
     "unknown_event_type",
     "invalid_event_data",
     "handler_failed",
@@ -62,6 +64,7 @@ and headers, plus `dlq-reason`, `dlq-error`, `dlq-subscription`, `dlq-source-top
 | `unknown_event_type` | the type is not one the platform defines |
 | `invalid_event_data` | the data breaks its schema; every bad field is named in `dlq-error` |
 | `handler_failed` | the handler failed again and again |
+| `rejection_failed` | answering the sender of an invalid command failed |
 | `unprocessable` | the record fails its batch on its own |
 | `blocked_by_earlier_dead_letter` | an earlier record of the same case is a dead letter |
 | `unknown_instruction` | a bank report names no instruction |
@@ -175,7 +178,8 @@ def asyncapi_document(
                 "channel": {"$ref": f"#/channels/{topic}"},
                 "summary": f"{subscription.name} reads {topic}",
                 "description": subscription.description
-                + " Records of types not listed here are skipped.",
+                + " Records of other types the platform defines are skipped; records of"
+                " types it does not define are dead-lettered (`unknown_event_type`).",
                 "messages": [
                     {"$ref": f"#/channels/{topic}/messages/{model.event_type}"} for model in handled
                 ],

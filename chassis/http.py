@@ -252,7 +252,17 @@ def create_service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
-    @app.get("/readyz", tags=["operations"], summary="Database and broker are usable")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database and broker are usable",
+        responses={
+            503: {
+                "description": "Not ready: the same body, each dependency and problem named.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    )
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ready = all(checks.values())

@@ -35,7 +35,11 @@ class JobView(BaseModel):
         return cls(**job.__dict__)
 
 
-@router.get("/{name}", summary="A resumable job: status, progress, result")
+@router.get(
+    "/{name}",
+    summary="A resumable job: status, progress, result",
+    responses={404: {"description": "No such job"}},
+)
 async def job_status(
     name: PathId,
     request: Request,

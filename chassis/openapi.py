@@ -92,6 +92,8 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
                 _add(responses, "422")  # control characters and bounds, checked first
             _add(responses, "500")
             for code, response in responses.items():
+                if path in _OWN_BODIES and code in _OWN_BODIES[path]:
+                    continue
                 if code.startswith(("4", "5")):
                     body = "ValidationErrorBody" if code == "422" else "ErrorBody"
                     response["description"] = response.get("description") or _MEANINGS.get(
@@ -104,6 +106,10 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
                     }
             _ = path, method
     return document
+
+
+_OWN_BODIES = {"/readyz": {"503"}}
+"""Answers whose body is not an error but the route's own (readiness names each problem)."""
 
 
 def _add(responses: dict[str, Any], code: str) -> None:

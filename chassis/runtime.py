@@ -286,10 +286,8 @@ class ServiceRuntime:
             _jobs_progress[(self.schema, job["kind"], job["name"])] = (job["done"], job["total"])
 
     async def _observe_lag(self) -> None:
-        topics = [topic for topic in self.topics if not topic.endswith(".dlq")]
-        for lag in await consumer_lag(
-            self.settings.kafka_bootstrap_servers, list(self.consumers), topics
-        ):
+        groups = {subscription.name: subscription.topics for subscription in self.subscriptions}
+        for lag in await consumer_lag(self.settings.kafka_bootstrap_servers, groups):
             _consumer_lag[(lag.group, lag.topic, lag.partition)] = lag.lag
 
     async def _start_consuming_when_topics_are_right(self, stop: asyncio.Event) -> None:

@@ -40,6 +40,19 @@ def service_documents() -> dict[str, dict[str, Any]]:
     return documents
 
 
+def consumer_groups(documents: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:
+    """Every consumer group of the platform and the topics it reads, as the services'
+    AsyncAPI documents (built with this environment's schema names) declare them."""
+    groups: dict[str, list[str]] = {}
+    for document in (documents or service_documents()).values():
+        for operation in document["operations"].values():
+            if operation["action"] == "receive":
+                (group,) = operation["bindings"]["kafka"]["groupId"]["enum"]
+                topic = operation["channel"]["$ref"].removeprefix("#/channels/")
+                groups.setdefault(group, []).append(topic)
+    return groups
+
+
 def rendered(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 

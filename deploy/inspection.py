@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chassis.consumer_lag import consumer_lag
 from chassis.database import checked_schema, connect
 from chassis.settings import ChassisSettings
-from contracts.topics import ALL_TOPICS
 
 # Who acted, in each kind of event: the first of these fields it carries.
 _ACTORS = ("submitted_by", "withdrawn_by", "decided_by", "reviewed_by", "requested_by")
@@ -69,19 +69,19 @@ async def show_case(settings: ChassisSettings, case_id: str, schema: str, as_jso
         return 0
     console = Console()
     console.print(
-        f"case {case['case_id']}  {case['benefit']} at {case['center_id']}:"
-        f" [bold]{case['status']}[/bold]"
+        escape(f"case {case['case_id']}  {case['benefit']} at {case['center_id']}: ")
+        + f"[bold]{escape(case['status'])}[/bold]"
     )
     table = Table(title="Timeline")
     for column in ("time", "context", "what", "who", "why"):
         table.add_column(column, overflow="fold")
-    for entry in timeline:
+    for entry in timeline:  # free text (notes, reasons) is shown as text, never as markup
         table.add_row(
             _when(entry["time"]),
-            entry["context"],
+            escape(entry["context"]),
             entry["event"].removeprefix("dost.").rsplit(".", 1)[0],
-            _who(entry["data"]),
-            _why(entry["data"]),
+            escape(_who(entry["data"])),
+            escape(_why(entry["data"])),
         )
     console.print(table)
     if decision is not None:
@@ -122,34 +122,10 @@ def _why(data: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-async def _subscriptions(settings: ChassisSettings) -> list[str]:
-    """Every subscription that ever claimed a message (its consumer group has its name)."""
-    connection = await connect(settings.database_url)
-    try:
-        schemas = [
-            row["table_schema"]
-            for row in await connection.fetch(
-                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'inbox'"
-                " ORDER BY table_schema"
-            )
-        ]
-        found: list[str] = []
-        for schema in schemas:
-            found += [
-                row["subscription"]
-                for row in await connection.fetch(
-                    f"SELECT DISTINCT subscription FROM {checked_schema(schema)}.inbox"
-                )
-            ]
-    finally:
-        await connection.close()
-    return sorted(found)
-
-
 async def print_consumer_lag(settings: ChassisSettings, as_json: bool) -> int:
-    lags = await consumer_lag(
-        settings.kafka_bootstrap_servers, await _subscriptions(settings), ALL_TOPICS
-    )
+    from deploy.asyncapi_docs import consumer_groups
+
+    lags = await consumer_lag(settings.kafka_bootstrap_servers, consumer_groups())
     if as_json:
         _print_json(
             [

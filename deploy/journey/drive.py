@@ -218,8 +218,21 @@ class Journey:
 
     # --- people deciding ----------------------------------------------------------------------
 
+    async def _reviews(self) -> list[dict[str, Any]]:
+        """The whole review queue, page after page."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while batch := await self._get(
+            f"{self.stack.eligibility}/v1/reviews",
+            self.caseworker,
+            params={"page": str(page), "page_size": "200"},
+        ):
+            found += batch
+            page += 1
+        return found
+
     async def withdraw_one(self) -> None:
-        reviews = await self._get(f"{self.stack.eligibility}/v1/reviews", self.caseworker)
+        reviews = await self._reviews()
         if not reviews:
             return
         case_id = reviews[-1]["case_id"]
@@ -233,11 +246,7 @@ class Journey:
 
     async def decide_reviews(self) -> None:
         await asyncio.sleep(1.0)  # let eligibility hear of the withdrawal first
-        reviews = [
-            r
-            for r in await self._get(f"{self.stack.eligibility}/v1/reviews", self.caseworker)
-            if r["case_id"] not in self.did.withdrawn
-        ]
+        reviews = [r for r in await self._reviews() if r["case_id"] not in self.did.withdrawn]
         task = self.progress.add_task("reviews decided", total=len(reviews))
         for number, review in enumerate(reviews):
             reject = number == 0 and len(reviews) > 2
@@ -274,6 +283,7 @@ class Journey:
             )
             if answer.status_code in (200, 202):
                 self.did.overridden.append(citizen.case_id)
+                await self._until_status(citizen.case_id, "approved")
                 return
 
     async def report_a_death(self) -> None:
@@ -303,6 +313,7 @@ class Journey:
             finally:
                 await producer.stop()
             self.did.died.append(str(citizen.case_id))
+            await self._until_status(str(citizen.case_id), "terminated")  # before the run
             return
 
     # --- money --------------------------------------------------------------------------------
@@ -479,24 +490,44 @@ class Journey:
             self.progress.advance(task)
 
     async def until_quiet(self) -> None:
-        """Until nothing is on its way: every outbox empty, no message being sent or due
-        (an SMS waiting for the end of the quiet hours is not due)."""
+        """Until nothing is on its way: no consumer behind, every outbox empty, no message
+        being sent or due (an SMS waiting for the end of the quiet hours is not due). Lag is
+        read before the stores, and quiet must be seen twice, seconds apart: a record
+        consumed between the two reads shows in the stores of the next one."""
+        from deploy.asyncapi_docs import consumer_groups
         from deploy.journey.stores import Schemas, in_flight
 
         task = self.progress.add_task("settling", total=None)
+        groups = consumer_groups()
+        quiet_since: float | None = None
+        loop = asyncio.get_running_loop()
 
         async def quiet() -> bool:
+            nonlocal quiet_since
             waiting = await in_flight(
                 self.stack.settings.database_url,
                 self.stack.settings.kafka_bootstrap_servers,
                 Schemas.configured(),
+                groups,
             )
             self.progress.update(task, description=f"settling ({waiting} in flight)")
-            return waiting == 0
+            if waiting:
+                quiet_since = None
+                return False
+            if quiet_since is None:
+                quiet_since = loop.time()
+            return loop.time() - quiet_since >= 3.0
 
         await self._until(quiet, "messages or events were still in flight")
 
     # --- plumbing -------------------------------------------------------------------------------
+
+    async def _until_status(self, case_id: str, status: str) -> None:
+        async def reached() -> bool:
+            case = await self._get(f"{self.stack.intake}/v1/applications/{case_id}", self.clerk)
+            return bool(case["status"] == status)
+
+        await self._until(reached, f"case {case_id} did not become {status}")
 
     async def _get(
         self, url: str, headers: dict[str, str], params: dict[str, str] | None = None

@@ -113,12 +113,35 @@ def broken_invariants(
             "one instruction per entitlement and period: "
             f"{len(figures.duplicate_instructions)} have more"
         )
-    repeated = _repeated_messages(messages)
-    if figures.duplicate_deliveries or repeated:
+    arrivals = _arrivals(messages)
+    repeated = [key for key, count in arrivals.items() if count > 1]
+    lost = figures.sent - set(arrivals)
+    unrecorded = set(arrivals) - figures.sent
+    if figures.duplicate_deliveries or repeated or lost or unrecorded:
         broken.append(
             "no duplicate message per event and channel: "
-            f"{len(figures.duplicate_deliveries)} planned twice, {len(repeated)} delivered twice"
+            f"{len(figures.duplicate_deliveries)} planned twice, {len(repeated)} delivered twice,"
+            f" {len(lost)} recorded sent but not delivered, {len(unrecorded)} delivered but"
+            " not recorded"
         )
+    if figures.instructions.get("issued", 0):
+        broken.append(
+            "every instruction of the run answered by the bank: "
+            f"{figures.instructions['issued']} still issued"
+        )
+    if len(citizens) >= 20:
+        missing = [
+            step
+            for step, done in (
+                ("a withdrawal", did.withdrawn),
+                ("a supervisor override", did.overridden),
+                ("a death", did.died),
+                ("ratings", did.ratings),
+            )
+            if not done
+        ]
+        if missing:
+            broken.append(f"the whole scenario ran: no {', no '.join(missing)}")
     expected = [letter for letter in figures.open_dead_letters if letter[2] == "not_a_cloudevent"]
     others = [letter for letter in figures.open_dead_letters if letter not in expected]
     if others or len(expected) != did.garbage_commands:
@@ -132,12 +155,13 @@ def broken_invariants(
     return broken
 
 
-def _repeated_messages(messages: Path) -> list[str]:
-    """Keys the sinks hold more than once (they refuse repeats: this must stay empty)."""
-    keys: Counter[str] = Counter()
-    for name, key in (("sms.jsonl", "idempotency_key"), ("email.jsonl", "message_id")):
+def _arrivals(messages: Path) -> Counter[str]:
+    """How often each message (its notification id, `<event id>:<channel>`) reached the
+    local SMS gateway and SMTP server."""
+    arrivals: Counter[str] = Counter()
+    for name, key in (("sms.jsonl", "idempotency_key"), ("email.jsonl", "notification")):
         path = messages / name
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
-                keys[json.loads(line)[key]] += 1
-    return [key for key, count in keys.items() if count > 1]
+                arrivals[json.loads(line)[key]] += 1
+    return arrivals

@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 
 from chassis.consumer_lag import consumer_lag
-from contracts.topics import ALL_TOPICS
 from services.eligibility.settings import EligibilitySettings
 from services.intake.settings import IntakeSettings
 from services.notifications.settings import NotificationsSettings
@@ -42,28 +41,23 @@ class Schemas:
         return (self.intake, self.eligibility, self.payments, self.notifications)
 
 
-async def in_flight(database_url: str, bootstrap_servers: str, schemas: Schemas) -> int:
+async def in_flight(
+    database_url: str, bootstrap_servers: str, schemas: Schemas, groups: dict[str, list[str]]
+) -> int:
     """Outbox rows not yet sent, records not yet consumed, messages being sent or due now
     (an SMS waiting for the end of the quiet hours is not due)."""
+    lag = await consumer_lag(bootstrap_servers, groups)  # first: see the note in Journey
     connection = await asyncpg.connect(database_url)
-    groups: list[str] = []
     try:
         waiting = 0
         for schema in schemas.all():
             waiting += await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox")
-            groups += [  # a subscription's consumer group is named after it
-                row["subscription"]
-                for row in await connection.fetch(
-                    f"SELECT DISTINCT subscription FROM {schema}.inbox"
-                )
-            ]
         waiting += await connection.fetchval(
             f"SELECT count(*) FROM {schemas.notifications}.deliveries"
             " WHERE status = 'sending' OR (status = 'pending' AND not_before <= now())"
         )
     finally:
         await connection.close()
-    lag = await consumer_lag(bootstrap_servers, groups, ALL_TOPICS)
     return int(waiting) + sum(p.lag for p in lag)
 
 
@@ -83,6 +77,7 @@ class Figures:
     first_message_s: list[float] = field(default_factory=list)
     duplicate_instructions: list[tuple[str, str]] = field(default_factory=list)
     duplicate_deliveries: list[str] = field(default_factory=list)
+    sent: set[str] = field(default_factory=set)  # notification ids recorded as sent
     open_dead_letters: list[tuple[str, str, str]] = field(default_factory=list)
     outbox_rows: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)  # case id -> tracker status
@@ -136,6 +131,13 @@ async def figures(database_url: str, schemas: Schemas, today: date) -> Figures:
             f" FROM {schemas.notifications}.deliveries GROUP BY channel, language, status"
         ):
             found.messages[(row["channel"], row["language"], row["status"])] = row["n"]
+        found.sent = {
+            row["notification_id"]
+            for row in await connection.fetch(
+                f"SELECT notification_id FROM {schemas.notifications}.deliveries"
+                " WHERE status = 'sent'"
+            )
+        }
         found.duplicate_deliveries = [
             row["event_id"]
             for row in await connection.fetch(

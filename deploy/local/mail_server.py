@@ -63,6 +63,7 @@ class MailSink:
             html = email.get_body(preferencelist=("html",))
             record = {
                 "message_id": message_id,
+                "notification": str(email.get("X-DOST-Notification", "")),
                 "from": envelope.mail_from,
                 "to": recipients,
                 "subject": str(email.get("Subject", "")),

@@ -129,6 +129,10 @@ class LocalStack:
         environment: dict[str, str] = {}
         messages = self.state_dir / "messages"
         logs = self.state_dir / "logs"
+        # Like the database and the broker, the local sinks start empty: a message log of an
+        # earlier run would name cases (and rating links) this run's database never had.
+        for old in messages.glob("*.jsonl"):
+            old.unlink()
         if not os.environ.get("NOTIFICATIONS_SMTP_HOST"):
             self._check_port_free(self.smtp_port, "the local SMTP server (DOST_SMTP_PORT)")
             self.message_sinks.append(
@@ -282,6 +286,7 @@ def run_stack(
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    verdict: int | None = None
     services = tuple(
         ServiceSpec(
             spec.name, spec.module, int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
@@ -316,9 +321,11 @@ def run_stack(
                 say(f"service {name} exited; stopping the stack")
                 return 1
             time.sleep(0.5)
-        return 0
+        return verdict or 0
     except KeyboardInterrupt:
-        return 0
+        if citizens is not None and verdict is None:
+            return 130  # the journey was cut short: nothing was checked
+        return verdict or 0
     except StackError as error:
         say(f"error: {error}")
         return 1

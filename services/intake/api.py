@@ -154,7 +154,11 @@ async def withdraw_application(
     return SubmissionReceipt(case_id=case_id, status="withdrawn")
 
 
-@router.get("/applications/{case_id}", summary="A case: status, decision, payments, timeline")
+@router.get(
+    "/applications/{case_id}",
+    summary="A case: status, decision, payments, timeline",
+    responses={404: {"description": "Unknown case"}},
+)
 async def get_application(
     case_id: PathId,
     request: Request,

@@ -154,7 +154,11 @@ async def start_payment_run(
     return PaymentRunView.of(job)
 
 
-@router.get("/payment-runs/{run_id}", summary="A payment run: status, progress, totals, file")
+@router.get(
+    "/payment-runs/{run_id}",
+    summary="A payment run: status, progress, totals, file",
+    responses={404: {"description": "No such payment run"}},
+)
 async def payment_run(
     run_id: PathId,
     request: Request,
@@ -192,7 +196,11 @@ async def entitlements_of_case(
     return found
 
 
-@router.get("/entitlements/{entitlement_id}", summary="An entitlement and its instructions")
+@router.get(
+    "/entitlements/{entitlement_id}",
+    summary="An entitlement and its instructions",
+    responses={404: {"description": "No such entitlement"}},
+)
 async def entitlement(
     entitlement_id: PathId,
     request: Request,
@@ -208,7 +216,10 @@ async def entitlement(
 @router.put(
     "/entitlements/{entitlement_id}/bank-account",
     summary="Record new bank details; a suspended entitlement resumes",
-    responses={409: {"description": "The entitlement has ended"}},
+    responses={
+        404: {"description": "No such entitlement"},
+        409: {"description": "The entitlement has ended"},
+    },
 )
 async def change_bank_account(
     entitlement_id: PathId,

@@ -52,12 +52,24 @@ def outcome() -> tuple[Figures, Happenings, list]:  # type: ignore[type-arg]
     did = Happenings(
         rejected_over_http=sum(1 for c in people if not c.valid and c.channel == "http"),
         garbage_commands=1,
+        withdrawn=["case-w"],
+        overridden=["case-o"],
+        died=["case-d"],
+        ratings={"token": 5},
     )
+    figures.sent = {"e1:sms", "e1:email"}
     return figures, did, people
+
+
+def deliver(messages: Path, *sms: str, emails: tuple[str, ...] = ()) -> None:
+    """What the local sinks would have written."""
+    (messages / "sms.jsonl").write_text("".join(f'{{"idempotency_key": "{k}"}}\n' for k in sms))
+    (messages / "email.jsonl").write_text("".join(f'{{"notification": "{k}"}}\n' for k in emails))
 
 
 def test_when_everything_holds_nothing_is_broken(tmp_path: Path) -> None:
     figures, did, people = outcome()
+    deliver(tmp_path, "e1:sms", emails=("e1:email",))
     assert broken_invariants(figures, did, people, tmp_path) == []
 
 
@@ -69,19 +81,25 @@ def test_each_broken_invariant_is_named(tmp_path: Path) -> None:
     figures.duplicate_deliveries = ["event-1"]
     figures.open_dead_letters.append(("payments", "payments.settlements", "handler_failed"))
     figures.outbox_rows["payments"] = 3
-    (tmp_path / "sms.jsonl").write_text(
-        '{"idempotency_key": "e:sms"}\n{"idempotency_key": "e:sms"}\n'
-    )
+    figures.instructions["issued"] = 2
+    did.died = []
+    deliver(tmp_path, "e1:sms", "e1:sms", "e9:sms")  # twice; and one never recorded
     broken = broken_invariants(figures, did, people, tmp_path)
     names = [line.split(":")[0] for line in broken]
     assert names == [
         "every valid case decided",
         "one instruction per entitlement and period",
         "no duplicate message per event and channel",
+        "every instruction of the run answered by the bank",
+        "the whole scenario ran",
         "no dead letter except the deliberately invalid inputs",
         "every outbox empty",
     ]
-    assert "1 planned twice, 1 delivered twice" in broken[2]
+    assert (
+        "1 planned twice, 1 delivered twice, 1 recorded sent but not delivered,"
+        " 1 delivered but not recorded" in broken[2]
+    )
+    assert "no a death" in broken[4]
 
 
 def test_a_case_opened_for_an_invalid_application_or_twice_for_one_is_named(tmp_path: Path) -> None:
@@ -90,5 +108,6 @@ def test_a_case_opened_for_an_invalid_application_or_twice_for_one_is_named(tmp_
     figures.cases_of[invalid.national_id] = ["case-x"]
     valid = next(c for c in people if c.valid)
     figures.cases_of[valid.national_id] = [str(valid.case_id), "case-again"]
+    deliver(tmp_path, "e1:sms", emails=("e1:email",))
     names = [line.split(":")[0] for line in broken_invariants(figures, did, people, tmp_path)]
     assert names == ["one case per valid application", "every invalid application refused"]

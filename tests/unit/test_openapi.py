@@ -70,6 +70,23 @@ def test_the_document_is_valid_and_names_the_roles_of_every_guarded_route(
                 assert {"413", "422"} <= set(responses), where
 
 
+@pytest.mark.parametrize(
+    ("name", "method", "path"),
+    [
+        ("intake", "get", "/v1/applications/{case_id}"),
+        ("intake", "post", "/v1/applications/{case_id}/withdraw"),
+        ("intake", "get", "/v1/jobs/{name}"),
+        ("payments", "get", "/v1/payment-runs/{run_id}"),
+        ("payments", "get", "/v1/entitlements/{entitlement_id}"),
+        ("payments", "put", "/v1/entitlements/{entitlement_id}/bank-account"),
+        ("eligibility", "post", "/v1/reviews/{case_id}/decision"),
+    ],
+)
+def test_routes_that_answer_404_say_so(name: str, method: str, path: str, tmp_path: Path) -> None:
+    responses = app_of(name, tmp_path).openapi()["paths"][path][method]["responses"]
+    assert "404" in responses
+
+
 def test_metrics_are_text_and_errors_share_one_shape(tmp_path: Path) -> None:
     document = app_of("intake", tmp_path).openapi()
     (media,) = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

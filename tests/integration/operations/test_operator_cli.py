@@ -9,12 +9,14 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from chassis.settings import ChassisSettings
+from contracts.application import agency_today
 from tests.integration.applications import application
 from tests.integration.conftest import RunningService
 from tests.integration.lifecycle.helpers import case_status, person, submit
@@ -22,7 +24,9 @@ from tests.integration.lifecycle.helpers import case_status, person, submit
 pytestmark = pytest.mark.integration
 
 
-async def dost(settings: ChassisSettings, intake_schema: str, *arguments: str) -> Completed:
+async def dost(
+    settings: ChassisSettings, intake_schema: str, *arguments: str, **schemas: str
+) -> Completed:
     """Run `dost` in a process of its own, without blocking this event loop (the services
     under test run in it)."""
     env = {
@@ -31,6 +35,7 @@ async def dost(settings: ChassisSettings, intake_schema: str, *arguments: str) -
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DOST_STATE_DIR": str(settings.state_dir),
         "INTAKE_SCHEMA_NAME": intake_schema,
+        **{f"{service.upper()}_SCHEMA_NAME": name for service, name in schemas.items()},
         "COLUMNS": "200",
     }
     process = await asyncio.create_subprocess_exec(
@@ -103,14 +108,25 @@ async def test_consumers_lag_lists_every_group_and_partition(
 ) -> None:
     case_id = await submit(clerk, person(application()))
     await case_status(clerk, case_id, "approved")
-    lags = as_json(await dost(settings, intake_service.schema, "consumers", "lag", "--json"))
+    lags = as_json(
+        await dost(
+            settings,
+            intake_service.schema,
+            "consumers",
+            "lag",
+            "--json",
+            eligibility=eligibility_service.schema,
+        )
+    )
     groups = {lag["group"] for lag in lags}
     assert f"{intake_service.schema}.tracker" in groups
     assert f"{eligibility_service.schema}.applications" in groups
     for lag in lags:
         assert lag["lag"] == max(0, lag["end"] - lag["committed"])
         assert lag["committed"] <= lag["end"] or lag["lag"] == 0
-    table = await dost(settings, intake_service.schema, "consumers", "lag")
+    table = await dost(
+        settings, intake_service.schema, "consumers", "lag", eligibility=eligibility_service.schema
+    )
     assert table.returncode == 0, table.stderr
     assert f"{eligibility_service.schema}.applications" in table.stdout
     assert "total lag:" in table.stdout
@@ -136,3 +152,22 @@ async def test_a_read_model_is_rebuilt_while_the_service_runs_and_its_status_sho
     assert ours["done"] == ours["total"]
     table = await dost(settings, intake_service.schema, "projections", "status")
     assert "tracker-rebuild" in table.stdout
+
+
+async def test_case_show_prints_free_text_as_it_was_written(
+    clerk: httpx.AsyncClient,
+    settings: ChassisSettings,
+    intake_service: RunningService,
+) -> None:
+    assessed = (agency_today() - timedelta(days=20)).isoformat()
+    body = application(  # referred to a caseworker: nothing decides it before the withdrawal
+        benefit="disability_benefit", facts={"disability_group": 2, "assessment_date": assessed}
+    )
+    case_id = await submit(clerk, person(body))
+    reason = "moved [/x] abroad [red]really[/red]"
+    withdrawn = await clerk.post(f"/v1/applications/{case_id}/withdraw", json={"reason": reason})
+    assert withdrawn.status_code in (200, 202), withdrawn.text
+    await case_status(clerk, case_id, "withdrawn")
+    shown = await dost(settings, intake_service.schema, "case", "show", case_id)
+    assert shown.returncode == 0, shown.stderr
+    assert reason in shown.stdout
