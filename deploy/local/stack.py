@@ -46,6 +46,7 @@ SERVICES = (
     ServiceSpec("eligibility", "services.eligibility", 8002),
     ServiceSpec("payments", "services.payments", 8003),
     ServiceSpec("notifications", "services.notifications", 8004),
+    ServiceSpec("console", "services.console", 8005),
 )
 
 
@@ -195,10 +196,17 @@ class LocalStack:
     def start_services(self, environment: dict[str, str]) -> None:
         for service in self.services:
             self._check_port_free(service.port, f"service {service.name}")
+        # The console calls the other services where this stack runs them.
+        urls = {
+            f"CONSOLE_{spec.name.upper()}_URL": spec.url
+            for spec in self.services
+            if spec.name != "console"
+        }
         for service in self.services:
             env = {
                 **os.environ,
                 **environment,
+                **urls,
                 f"{service.name.upper()}_PORT": str(service.port),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -308,7 +316,8 @@ def run_stack(
         say(f"kafka         {environment['KAFKA_BOOTSTRAP_SERVERS']}")
         stack.start_services(environment)
         for service in stack.services:
-            say(f"{service.name:<13} {service.url}  (docs {service.url}/docs)")
+            where = "/sign-in" if service.name == "console" else "/docs"
+            say(f"{service.name:<13} {service.url}  ({service.url}{where})")
         stack.wait_until_ready()
         say("ready")
         if citizens is not None:
@@ -363,6 +372,9 @@ def _where_to_look(stack: LocalStack, say: Callable[[str], None]) -> None:
     say(f"  bank files    {stack.state_dir / 'bank'}")
     say(f"  traces, logs  {stack.state_dir / 'traces'}, {stack.state_dir / 'logs'}")
     say("  a token       .venv/bin/dost token --role auditor")
+    console = next((s for s in stack.services if s.name == "console"), None)
+    if console is not None:
+        say(f"  the console   {console.url}/sign-in (development sign-in: pick a role)")
 
 
 def _redacted_dsn(dsn: str) -> str:

@@ -19,11 +19,12 @@ from deploy.local.processes import free_port, port_in_use
 
 pytestmark = pytest.mark.e2e
 SERVICES = ("intake", "eligibility", "payments", "notifications")
+CONSOLE = "console"
 
 
 @pytest.fixture
 def stack_ports() -> dict[str, int]:
-    return {name: free_port() for name in (*SERVICES, "postgres", "broker", "smtp", "sms")}
+    return {name: free_port() for name in (*SERVICES, CONSOLE, "postgres", "broker", "smtp", "sms")}
 
 
 def _start(
@@ -36,7 +37,7 @@ def _start(
         "DOST_BROKER_PORT": str(ports["broker"]),
         "DOST_SMTP_PORT": str(ports["smtp"]),
         "DOST_SMS_PORT": str(ports["sms"]),
-        **{f"{name.upper()}_PORT": str(ports[name]) for name in SERVICES},
+        **{f"{name.upper()}_PORT": str(ports[name]) for name in (*SERVICES, CONSOLE)},
     }
     if os.environ.get("DOST_TEST_INFRA") == "containers":
         env.pop("DATABASE_URL", None)
@@ -92,6 +93,10 @@ def test_dost_up_reaches_ready_serves_four_services_and_stops_cleanly_on_sigint(
                 assert client.get(f"{base}/openapi.json").status_code == 200
                 assert client.get(f"{base}/asyncapi").json()["asyncapi"].startswith("3.")
                 assert "python_info" in client.get(f"{base}/metrics").text
+            console = f"http://127.0.0.1:{stack_ports[CONSOLE]}"
+            assert client.get(f"{console}/readyz").json()["status"] == "ready"
+            assert client.get(f"{console}/sign-in").status_code == 200
+            assert client.get(f"{console}/static/console.css").status_code == 200
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=90)
         assert process.returncode == 0
