@@ -27,6 +27,17 @@ from services.console.session import (
 from services.console.settings import ConsoleSettings
 
 router = APIRouter(include_in_schema=False)
+# The reason codes a caseworker may give (eligibility checks them; these are offered).
+REJECTION_REASONS = (
+    "age_below_minimum",
+    "insufficient_insurance_record",
+    "assessment_expired",
+    "not_registered_unemployed",
+    "income_above_threshold",
+    "application_too_late",
+    "already_receiving",
+    "not_eligible_on_review",
+)
 STAFF_ROLES = (Role.CLERK, Role.CASEWORKER, Role.SUPERVISOR, Role.AUDITOR)
 _USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 _NATIONAL_ID = re.compile(r"^[0-9A-Z]{7}$")
@@ -172,6 +183,73 @@ async def case(request: Request, case_id: str) -> HTMLResponse:
     except Refused as refusal:
         return _refused(request, refusal)
     return _page(request, "case", case=found)
+
+
+@router.get("/reviews", response_class=HTMLResponse)
+async def review_queue(request: Request) -> HTMLResponse:
+    user = require_user(request)
+    try:
+        queue = await _services(request).reviews(user.token)
+    except Refused as refusal:
+        return _refused(request, refusal)
+    return _page(request, "reviews", reviews=queue)
+
+
+@router.get("/reviews/{case_id}", response_class=HTMLResponse)
+async def review(request: Request, case_id: str) -> HTMLResponse:
+    user = require_user(request)
+    try:
+        queue = await _services(request).reviews(user.token)
+    except Refused as refusal:
+        return _refused(request, refusal)
+    found = next((item for item in queue if item["case_id"] == case_id), None)
+    if found is None:
+        return _page(request, "error", 404, title="not_found", detail=t_not_in_queue(case_id))
+    return _page(request, "review", review=found, refusal=None, reasons=REJECTION_REASONS)
+
+
+@router.post("/reviews/{case_id}", response_class=HTMLResponse)
+async def decide(
+    request: Request,
+    case_id: str,
+    outcome: Annotated[str, Form(max_length=10)],
+    reasons: Annotated[list[str] | None, Form()] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_csrf(request, csrf)
+    user = require_user(request)
+    services = _services(request)
+    try:
+        await services.decide_review(user.token, case_id, outcome, reasons or [], note)
+    except Refused as refusal:
+        if refusal.status >= 500:
+            return _refused(request, refusal)
+        # Shown on the review page itself, plainly: four-eyes, already decided, bad reasons.
+        queue = await services.reviews(user.token)
+        found = next((item for item in queue if item["case_id"] == case_id), None)
+        if found is None:
+            return _refused(request, refusal)
+        return _page(
+            request,
+            "review",
+            refusal.status,
+            review=found,
+            refusal=_plain(refusal),
+            reasons=REJECTION_REASONS,
+        )
+    return RedirectResponse(f"/cases/{case_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _plain(refusal: Refused) -> str:
+    detail = refusal.body.get("detail")
+    errors = refusal.body.get("errors") or []
+    said = detail if isinstance(detail, str) else ""
+    return "; ".join([said, *(f"{e.get('loc')}: {e.get('msg')}" for e in errors)]).strip("; ")
+
+
+def t_not_in_queue(case_id: str) -> str:
+    return f"{case_id[:40]} is not waiting for a caseworker"
 
 
 def sign_in_first(request: Request, _error: SignInRequired) -> Response:

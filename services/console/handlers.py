@@ -52,6 +52,33 @@ class Services:
         found: dict[str, Any] = await self._get(f"{self.intake}/v1/applications/{case_id}", token)
         return found
 
+    async def reviews(self, token: str) -> list[dict[str, Any]]:
+        """The whole review queue, oldest first."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while batch := await self._get(
+            f"{self.eligibility}/v1/reviews", token, {"page": str(page), "page_size": "200"}
+        ):
+            found += batch
+            page += 1
+        return found
+
+    async def decide_review(
+        self, token: str, case_id: str, outcome: str, reasons: list[str], note: str | None
+    ) -> dict[str, Any]:
+        """The caseworker's decision; :class:`Refused` with eligibility's words when it says
+        no (four-eyes, already decided, ...)."""
+        assert self._client is not None, "open() the services client first"
+        answer = await self._client.post(
+            f"{self.eligibility}/v1/reviews/{case_id}/decision",
+            json={"outcome": outcome, "reasons": reasons, "note": note or None},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if answer.status_code not in (200, 202):
+            raise Refused(answer.status_code, _body(answer))
+        decided: dict[str, Any] = answer.json()
+        return decided
+
     async def healthy(self) -> dict[str, bool]:
         assert self._client is not None, "open() the services client first"
         answers = {}

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from chassis.settings import ChassisSettings
+from contracts.application import agency_today
 from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 from tests.integration.applications import application
@@ -24,12 +26,15 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def console_settings(
-    settings: ChassisSettings, intake: RunningService, **changes: object
+    settings: ChassisSettings,
+    intake: RunningService,
+    eligibility: RunningService | None = None,
+    **changes: object,
 ) -> ConsoleSettings:
     return ConsoleSettings(
         **{**settings.model_dump(by_alias=True), **changes},
         intake_url=intake.url,
-        eligibility_url=intake.url,  # (readiness asks each for /healthz; intake answers)
+        eligibility_url=(eligibility or intake).url,  # (readiness only asks for /healthz)
         payments_url=intake.url,
         notifications_url=intake.url,
     )
@@ -40,7 +45,7 @@ async def console(
     settings: ChassisSettings, intake_service: RunningService, eligibility_service: RunningService
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with (
-        serving(create_app(console_settings(settings, intake_service))) as url,
+        serving(create_app(console_settings(settings, intake_service, eligibility_service))) as url,
         httpx.AsyncClient(base_url=url, timeout=15) as browser,
     ):
         yield browser
@@ -146,3 +151,43 @@ async def test_no_development_sign_in_where_an_identity_provider_is_configured(
 async def sign_in_attempt(browser: httpx.AsyncClient) -> httpx.Response:
     token = await csrf_of(browser, "/sign-in")
     return await browser.post("/sign-in", data={"name": "x", "role": "supervisor", "csrf": token})
+
+
+async def test_a_caseworker_decides_a_review_and_the_four_eyes_refusal_is_shown_plainly(
+    console: httpx.AsyncClient, clerk: httpx.AsyncClient
+) -> None:
+    assessed = (agency_today() - timedelta(days=30)).isoformat()
+    body = application(
+        benefit="disability_benefit", facts={"disability_group": 1, "assessment_date": assessed}
+    )
+    case_id = await submit(clerk, person(body))  # submitted by clerk-1
+    await case_status(clerk, case_id, "under_review")
+    await sign_in(console, role="caseworker", name="clerk-1")  # the same person
+    queue = await console.get("/reviews")
+    assert f'href="/reviews/{case_id}"' in queue.text
+    page = await console.get(f"/reviews/{case_id}")
+    assert page.status_code == 200
+    assert "disability_assessment_requires_review" in page.text
+    token = CSRF.search(page.text)
+    assert token
+    refused = await console.post(
+        f"/reviews/{case_id}", data={"outcome": "approve", "csrf": token.group(1)}
+    )
+    assert refused.status_code == 403
+    assert 'role="alert"' in refused.text
+    assert "submitted" in refused.text.lower()  # eligibility's own words: four-eyes
+    await sign_in(console, role="caseworker", name="caseworker-9")
+    page = await console.get(f"/reviews/{case_id}")
+    token = CSRF.search(page.text)
+    assert token
+    no_reason = await console.post(
+        f"/reviews/{case_id}", data={"outcome": "reject", "csrf": token.group(1)}
+    )
+    assert no_reason.status_code == 422
+    assert "a rejection needs at least one reason" in no_reason.text
+    approved = await console.post(
+        f"/reviews/{case_id}",
+        data={"outcome": "approve", "note": "assessment verified", "csrf": token.group(1)},
+    )
+    assert (approved.status_code, approved.headers["location"]) == (303, f"/cases/{case_id}")
+    await case_status(clerk, case_id, "approved")
