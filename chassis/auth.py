@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import secrets
 import tempfile
 import time
 import uuid
@@ -102,6 +103,25 @@ class TokenVerifier:
 
 def local_key_dir(state_dir: Path) -> Path:
     return state_dir / "auth"
+
+
+def local_secret(state_dir: Path, name: str) -> str:
+    """A random development secret kept in `<state_dir>/auth/<name>`, made once (readable
+    by the owner only) and the same for every process of the local stack."""
+    path = local_key_dir(state_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(descriptor, secrets.token_hex(32).encode())
+        finally:
+            os.close(descriptor)
+    for _ in range(50):  # another process may be writing it this very moment
+        secret = path.read_text().strip()
+        if len(secret) == 64:
+            return secret
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} does not hold a secret")
 
 
 def ensure_local_signing_key(state_dir: Path) -> Path:

@@ -32,70 +32,45 @@ from contracts import EventData
 from contracts.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
-_open_dead_letters: dict[str, int] = {}
-_outbox_backlog: dict[str, int] = {}
-_consumer_lag: dict[tuple[str, str, int], int] = {}
-_jobs_progress: dict[tuple[str, str, str], tuple[int, int | None]] = {}  # schema, kind, name
-
-
-def _observe_open_dead_letters(_options: object) -> list[Observation]:
-    return [
-        Observation(count, {"subscription": subscription})
-        for subscription, count in _open_dead_letters.items()
-    ]
-
-
-def _observe_outbox_backlog(_options: object) -> list[Observation]:
-    return [Observation(count, {"schema": schema}) for schema, count in _outbox_backlog.items()]
-
-
-def _observe_consumer_lag(_options: object) -> list[Observation]:
-    return [
-        Observation(lag, {"subscription": group, "topic": topic, "partition": str(partition)})
-        for (group, topic, partition), lag in _consumer_lag.items()
-    ]
-
-
-def _observe_job_done(_options: object) -> list[Observation]:
-    return [
-        Observation(done, {"kind": kind, "job": name})
-        for (_schema, kind, name), (done, _total) in _jobs_progress.items()
-    ]
-
-
-def _observe_job_total(_options: object) -> list[Observation]:
-    return [
-        Observation(total, {"kind": kind, "job": name})
-        for (_schema, kind, name), (_done, total) in _jobs_progress.items()
-        if total is not None
-    ]
-
-
 _meter = meter("dost.chassis.runtime")
-_meter.create_observable_gauge(
+
+
+def _gauge(name: str, description: str, labels: Callable[[Any], dict[str, str]]) -> dict[Any, int]:
+    """An observable gauge read from the dict returned (key -> value; `labels` names a key)."""
+    values: dict[Any, int] = {}
+
+    def observe(_options: object) -> list[Observation]:
+        return [Observation(value, labels(key)) for key, value in list(values.items())]
+
+    _meter.create_observable_gauge(name, callbacks=[observe], description=description)
+    return values
+
+
+_open_dead_letters = _gauge(
     "dost_dead_letters_open",
-    callbacks=[_observe_open_dead_letters],
-    description="Dead letters not yet redriven or discarded, per subscription",
+    "Dead letters not yet redriven or discarded, per subscription",
+    lambda subscription: {"subscription": subscription},
 )
-_meter.create_observable_gauge(
+_outbox_backlog = _gauge(
     "dost_outbox_backlog",
-    callbacks=[_observe_outbox_backlog],
-    description="Outbox messages not yet acknowledged by the broker, per schema",
+    "Outbox messages not yet acknowledged by the broker, per schema",
+    lambda schema: {"schema": schema},
 )
-_meter.create_observable_gauge(
+_consumer_lag = _gauge(
     "dost_consumer_lag",
-    callbacks=[_observe_consumer_lag],
-    description="Records of a partition a subscription has not yet committed",
+    "Records of a partition a subscription has not yet committed",
+    lambda key: {"subscription": key[0], "topic": key[1], "partition": str(key[2])},
 )
-_meter.create_observable_gauge(
+# Keyed by (schema, kind, job): each runtime replaces its own schema's running jobs.
+_job_done = _gauge(
     "dost_job_done",
-    callbacks=[_observe_job_done],
-    description="Work a running job (a payment run, a rebuild) has done",
+    "Work a running job (a payment run, a rebuild) has done",
+    lambda key: {"kind": key[1], "job": key[2]},
 )
-_meter.create_observable_gauge(
+_job_total = _gauge(
     "dost_job_total",
-    callbacks=[_observe_job_total],
-    description="Work a running job has in all, when known",
+    "Work a running job has in all, when known",
+    lambda key: {"kind": key[1], "job": key[2]},
 )
 
 
@@ -280,10 +255,14 @@ class ServiceRuntime:
         running = await self.database.pool.fetch(
             f"SELECT kind, name, done, total FROM {self.schema}.jobs WHERE status = 'running'"
         )
-        for key in [key for key in _jobs_progress if key[0] == self.schema]:
-            del _jobs_progress[key]  # a finished job leaves the gauge
+        for gauge in (_job_done, _job_total):
+            for key in [key for key in gauge if key[0] == self.schema]:
+                del gauge[key]  # a finished job leaves the gauges
         for job in running:
-            _jobs_progress[(self.schema, job["kind"], job["name"])] = (job["done"], job["total"])
+            key = (self.schema, job["kind"], job["name"])
+            _job_done[key] = job["done"]
+            if job["total"] is not None:
+                _job_total[key] = job["total"]
 
     async def _observe_lag(self) -> None:
         groups = {subscription.name: subscription.topics for subscription in self.subscriptions}

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from chassis.auth import local_secret
 from chassis.settings import ChassisSettings
 
 
@@ -38,12 +35,4 @@ class ConsoleSettings(ChassisSettings):
     def session_key(self) -> str:
         if self.session_secret is not None:
             return self.session_secret.get_secret_value()
-        path = self.state_dir / "auth" / "console-session.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(descriptor, secrets.token_hex(32).encode())
-            finally:
-                os.close(descriptor)
-        return path.read_text().strip()
+        return local_secret(self.state_dir, "console-session.key")

@@ -1,14 +1,11 @@
 """Settings of the notifications service, beside the shared ones."""
 
-import contextlib
-import os
-import secrets
-import time
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from chassis.auth import local_secret
 from chassis.settings import ChassisSettings
 from services.notifications.domain.delivery import QuietHours
 
@@ -88,17 +85,4 @@ class NotificationsSettings(ChassisSettings):
         """The secret, or the local development key (made once, readable by the owner)."""
         if self.feedback_secret is not None:
             return self.feedback_secret.get_secret_value().encode()
-        path = self.state_dir / "auth" / "feedback-signing.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(descriptor, secrets.token_hex(32).encode())
-            finally:
-                os.close(descriptor)
-        for _ in range(50):  # another process may be writing it this very moment
-            key = path.read_bytes().strip()
-            if len(key) == 64:
-                return key
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} does not hold a signing key")
+        return local_secret(self.state_dir, "feedback-signing.key").encode()

@@ -226,14 +226,19 @@ class Dispatcher:
         async with unit_of_work(self.database, schema) as work:
             connection = work.connection
             guard = "notification_id = $1 AND status = 'sending' AND attempts = $2"
+            finish = (
+                f"UPDATE {schema}.deliveries SET status = $3, provider_message_id = $4,"
+                " last_error = $5, recipient = recipient_masked, finished_at = $6,"
+                f" claimed_until = NULL WHERE {guard}"
+            )  # a finished message keeps only the masked recipient
             if isinstance(outcome, Delivered):
                 done = await connection.execute(
-                    f"UPDATE {schema}.deliveries SET status = 'sent', provider_message_id = $3,"
-                    " recipient = recipient_masked,"
-                    f" finished_at = $4, claimed_until = NULL, last_error = NULL WHERE {guard}",
+                    finish,
                     message.notification_id,
                     message.attempts,
+                    "sent",
                     outcome.provider_message_id,
+                    None,
                     now,
                 )
                 if done.endswith(" 0"):
@@ -266,11 +271,11 @@ class Dispatcher:
                 )
                 return "cancelled" if not cancelled.endswith(" 0") else "retry"
             done = await connection.execute(
-                f"UPDATE {schema}.deliveries SET status = 'failed', last_error = $3,"
-                " recipient = recipient_masked,"
-                f" finished_at = $4, claimed_until = NULL WHERE {guard}",
+                finish,
                 message.notification_id,
                 message.attempts,
+                "failed",
+                None,
                 outcome.reason,
                 now,
             )
